@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: Apache-2.0
+// towngw: the operator and technician CLI. It talks to the running towngwd over its control
+// socket (never to the buses itself), or watches what the gateway publishes over MQTT.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <mqtt/async_client.h>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config_loader.hpp"
+#include "towngw/version.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kDefaultSocket = "/run/towngw/control.sock";
+
+constexpr const char* kUsage = R"(usage: towngw COMMAND [OPTIONS]
+
+Commands:
+  status   show the running gateway: uptime, broker connection, outbox depth, and each
+           sensor's last value and quality
+             towngw status [--socket PATH | --config FILE] [--json]
+             e.g. towngw status --config /etc/towngw/towngw.json
+  watch    print the gateway's MQTT data messages as a live table
+             towngw watch --broker tcp://HOST:PORT [--topic FILTER] [--seconds N]
+             e.g. towngw watch --broker tcp://127.0.0.1:1883 --topic 'townbrain/v1/#'
+
+Options:
+  --socket PATH   control socket of towngwd (default )" "/run/towngw/control.sock" R"()
+  --config FILE   take the control socket path from towngwd's configuration
+  --json          machine-readable output
+  --help          this text;  --version  the version
+
+Exit codes: 0 ok, 1 the daemon answered with an error, 64 bad command line,
+69 daemon not reachable, 78 bad configuration file.
+)";
+
+int usage_error(const std::string& message) {
+    std::cerr << "towngw: " << message << "\n(see towngw --help)\n";
+    return EX_USAGE;
+}
+
+std::atomic<bool> g_interrupted{false};
+void on_signal(int) { g_interrupted = true; }
+
+/// Sends one JSON request over the control socket and returns the response line.
+std::optional<json> request(const std::string& socket_path, const json& req, std::string& error) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = std::string("socket: ") + std::strerror(errno);
+        return std::nullopt;
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof addr.sun_path) {
+        ::close(fd);
+        error = "socket path too long: " + socket_path;
+        return std::nullopt;
+    }
+    std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        error = "cannot reach towngwd at " + socket_path + ": " + std::strerror(errno) +
+                (errno == ENOENT || errno == ECONNREFUSED ? " (is towngwd running?)"
+                 : errno == EACCES                        ? " (are you in the socket's group?)"
+                                                          : "");
+        ::close(fd);
+        return std::nullopt;
+    }
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string line = req.dump() + "\n";
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+        error = std::string("send: ") + std::strerror(errno);
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::string response;
+    char buf[4096];
+    while (response.find('\n') == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            error = n == 0 ? "towngwd closed the connection" : std::string("no answer from towngwd: ") + std::strerror(errno);
+            ::close(fd);
+            return std::nullopt;
+        }
+        response.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    auto parsed = json::parse(response.substr(0, response.find('\n')), nullptr, false);
+    if (parsed.is_discarded()) {
+        error = "towngwd sent something that is not JSON";
+        return std::nullopt;
+    }
+    return parsed;
+}
+
+std::string format_duration(std::int64_t seconds) {
+    char buf[64];
+    const auto d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
+    if (d > 0) std::snprintf(buf, sizeof buf, "%lldd %02lldh %02lldm", static_cast<long long>(d), static_cast<long long>(h), static_cast<long long>(m));
+    else if (h > 0) std::snprintf(buf, sizeof buf, "%lldh %02lldm %02llds", static_cast<long long>(h), static_cast<long long>(m), static_cast<long long>(s));
+    else std::snprintf(buf, sizeof buf, "%lldm %02llds", static_cast<long long>(m), static_cast<long long>(s));
+    return buf;
+}
+
+std::string number_text(const json& v) {
+    if (!v.is_number()) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+    return buf;
+}
+
+void print_status(const json& s) {
+    std::printf("towngwd %s   gateway %s/%s   up %s\n", s.value("version", "?").c_str(),
+                s.value("town_id", "?").c_str(), s.value("gateway_id", "?").c_str(),
+                format_duration(s.value("uptime_s", 0LL)).c_str());
+    const json& mqtt = s["mqtt"];
+    std::printf("broker   %s   %s   published %llu, connection losses %llu%s%s\n",
+                mqtt.value("broker", "?").c_str(),
+                mqtt.value("connected", false) ? "CONNECTED" : "DISCONNECTED",
+                mqtt.value("published", 0ULL), mqtt.value("connection_losses", 0ULL),
+                mqtt.value("last_error", "").empty() ? "" : "   last error: ",
+                mqtt.value("last_error", "").c_str());
+    const json& outbox = s["outbox"];
+    std::printf("outbox   %llu message(s) waiting for delivery   last seq %llu\n\n",
+                outbox.value("depth", 0ULL), outbox.value("last_seq", 0ULL));
+    std::printf("%-22s %12s  %-6s %-13s %s\n", "SENSOR", "LAST", "UNIT", "QUALITY", "UPDATED (UTC)");
+    for (const auto& sensor : s["sensors"]) {
+        std::printf("%-22s %12s  %-6s %-13s %s\n", sensor.value("id", "?").c_str(),
+                    number_text(sensor["last"]).c_str(), sensor.value("unit", "").c_str(),
+                    sensor.value("quality", "?").c_str(),
+                    sensor["updated_at"].is_string() ? sensor["updated_at"].get<std::string>().c_str() : "-");
+    }
+    if (s.contains("devices")) {
+        std::printf("\n%-10s %-34s %5s %8s %9s  %s\n", "DEVICE", "ENDPOINT", "UNIT", "POLLS", "FAILURES", "STATE");
+        for (const auto& d : s["devices"]) {
+            const bool online = d.value("online", false);
+            std::printf("%-10s %-34s %5d %8llu %9llu  %s%s%s\n", d.value("id", "?").c_str(),
+                        d.value("endpoint", "?").c_str(), d.value("unit_id", 0),
+                        d.value("polls", 0ULL), d.value("failures", 0ULL),
+                        online ? "online" : "OFFLINE", online ? "" : ": ",
+                        online ? "" : d.value("last_error", "").c_str());
+        }
+    }
+}
+
+int cmd_status(const std::vector<std::string>& args) {
+    std::string socket_path;
+    std::string config_path;
+    bool as_json = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--json") as_json = true;
+        else if (args[i] == "--socket" && i + 1 < args.size()) socket_path = args[++i];
+        else if (args[i] == "--config" && i + 1 < args.size()) config_path = args[++i];
+        else if (args[i] == "--help") { std::cout << kUsage; return 0; }
+        else return usage_error("status: unexpected argument \"" + args[i] + "\"");
+    }
+    if (!socket_path.empty() && !config_path.empty())
+        return usage_error("status: give --socket or --config, not both");
+    if (!config_path.empty()) {
+        auto loaded = gw::load_config(config_path);
+        if (auto* errors = std::get_if<std::vector<gw::ConfigError>>(&loaded)) {
+            for (const auto& e : *errors) std::cerr << e.to_string() << "\n";
+            return EX_CONFIG;
+        }
+        socket_path = std::get<gw::Config>(loaded).control.socket;
+    }
+    if (socket_path.empty()) socket_path = kDefaultSocket;
+
+    std::string error;
+    auto response = request(socket_path, {{"cmd", "status"}}, error);
+    if (!response) {
+        std::cerr << "towngw: " << error << "\n";
+        return EX_UNAVAILABLE;
+    }
+    if (!response->value("ok", false)) {
+        std::cerr << "towngw: towngwd says: " << response->value("error", "unknown error") << "\n";
+        return 1;
+    }
+    if (as_json) std::cout << (*response)["status"].dump(2) << "\n";
+    else print_status((*response)["status"]);
+    return 0;
+}
+
+/// Prints each data message as a table row; status messages as a line.
+void print_message(const std::string& topic, const std::string& payload, bool retained) {
+    const auto msg = json::parse(payload, nullptr, false);
+    if (msg.is_discarded() || !msg.is_object()) {
+        std::printf("%-40s (not JSON, %zu bytes)\n", topic.c_str(), payload.size());
+        return;
+    }
+    if (msg.contains("state")) {
+        std::printf("-- %s %s is %s%s%s\n", msg.value("town_id", "?").c_str(),
+                    msg.value("gateway_id", "?").c_str(), msg.value("state", "?").c_str(),
+                    msg.contains("reason") ? " (" : "", msg.contains("reason") ? (msg.value("reason", "") + ")").c_str() : "");
+        (void)retained;
+        return;
+    }
+    if (!msg.contains("window_start")) return;
+    auto hhmmss = [](const std::string& rfc3339) {
+        return rfc3339.size() >= 19 ? rfc3339.substr(11, 8) : rfc3339;
+    };
+    char count[24];
+    std::snprintf(count, sizeof count, "%d/%d", msg.value("count", 0), msg.value("expected", 0));
+    std::printf("%-20s %s-%s %7s %10s %10s %10s %-6s %-10s %6llu\n", msg.value("sensor", "?").c_str(),
+                hhmmss(msg.value("window_start", "")).c_str(),
+                hhmmss(msg.value("window_end", "")).c_str(), count,
+                number_text(msg["mean"]).c_str(), number_text(msg["min"]).c_str(),
+                number_text(msg["max"]).c_str(), msg.value("unit", "").c_str(),
+                msg.value("quality", "?").c_str(), msg.value("seq", 0ULL));
+}
+
+int cmd_watch(const std::vector<std::string>& args) {
+    std::string broker;
+    std::string topic = "townbrain/v1/#";
+    int seconds = 0;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--broker" && i + 1 < args.size()) broker = args[++i];
+        else if (args[i] == "--topic" && i + 1 < args.size()) topic = args[++i];
+        else if (args[i] == "--seconds" && i + 1 < args.size()) {
+            try {
+                seconds = std::stoi(args[++i]);
+            } catch (const std::exception&) {
+                seconds = -1;
+            }
+            if (seconds <= 0) return usage_error("watch: --seconds needs a positive number");
+        } else if (args[i] == "--help") { std::cout << kUsage; return 0; }
+        else return usage_error("watch: unexpected argument \"" + args[i] + "\"");
+    }
+    if (broker.empty()) return usage_error("watch: --broker tcp://HOST:PORT is required");
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::mutex print_mutex;
+    mqtt::async_client client(broker, "towngw-watch-" + std::to_string(::getpid()),
+                              static_cast<mqtt::iclient_persistence*>(nullptr));
+    client.set_message_callback([&](mqtt::const_message_ptr m) {
+        std::lock_guard lock(print_mutex);
+        print_message(m->get_topic(), m->to_string(), m->is_retained());
+        std::fflush(stdout);
+    });
+    auto options = mqtt::connect_options_builder().clean_session(true).keep_alive_interval(std::chrono::seconds(30))
+                       .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10)).finalize();
+    client.set_connected_handler([&](const std::string&) {
+        try {
+            client.subscribe(topic, 1);
+        } catch (const mqtt::exception& e) {
+            std::cerr << "towngw: subscribe failed: " << e.what() << "\n";
+        }
+    });
+    try {
+        client.connect(options)->wait_for(std::chrono::seconds(10));
+    } catch (const mqtt::exception& e) {
+        std::cerr << "towngw: cannot connect to " << broker << ": " << e.what() << "\n";
+        return EX_UNAVAILABLE;
+    }
+    if (!client.is_connected()) {
+        std::cerr << "towngw: cannot connect to " << broker << " within 10 s\n";
+        return EX_UNAVAILABLE;
+    }
+    {
+        std::lock_guard lock(print_mutex);
+        std::printf("watching %s on %s%s\n", topic.c_str(), broker.c_str(), seconds > 0 ? "" : " (Ctrl-C to stop)");
+        std::printf("%-20s %-17s %7s %10s %10s %10s %-6s %-10s %6s\n", "SENSOR", "WINDOW (UTC)", "COUNT",
+                    "MEAN", "MIN", "MAX", "UNIT", "QUALITY", "SEQ");
+        std::fflush(stdout);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!g_interrupted && (seconds == 0 || std::chrono::steady_clock::now() < deadline))
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    try {
+        client.disconnect()->wait_for(std::chrono::seconds(2));
+    } catch (const mqtt::exception&) {
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) return usage_error("a command is required");
+    const std::string command = args.front();
+    args.erase(args.begin());
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::cout << kUsage;
+        return 0;
+    }
+    if (command == "--version") {
+        std::cout << "towngw " << gw::kVersion << "\n";
+        return 0;
+    }
+    if (command == "status") return cmd_status(args);
+    if (command == "watch") return cmd_watch(args);
+    return usage_error("unknown command \"" + command + "\"");
+}

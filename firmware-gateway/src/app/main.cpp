@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// towngwd: the township environment-monitoring gateway daemon.
+#include <sysexits.h>
+
+#include <boost/asio/io_context.hpp>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "app/gateway.hpp"
+#include "config/config_loader.hpp"
+#include "core/log.hpp"
+#include "towngw/version.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: towngwd --config FILE [--set /json/pointer=VALUE]... [--log-level LEVEL]
+       towngwd --check-config FILE [--set /json/pointer=VALUE]...
+       towngwd --version | --help
+
+Reads sensors, aggregates windows, buffers them in SQLite and publishes them over MQTT.
+
+  --config FILE        run with this configuration (JSON, comments allowed)
+  --check-config FILE  validate FILE (and its device profiles), print every error, exit
+                       0 if valid or 78 (EX_CONFIG) if not
+  --set PTR=VALUE      override one value before validation; VALUE is JSON if it parses,
+                       otherwise a string. Repeatable.
+                       e.g. --set /mqtt/broker=tcp://127.0.0.1:1883 --set /sensors/0/window_s=10
+  --log-level LEVEL    debug, info, warn or error (overrides /gateway/log_level)
+
+Exit codes: 0 ok, 64 bad command line, 78 bad configuration, 1 runtime failure.
+)";
+
+int usage_error(const std::string& message) {
+    std::cerr << "towngwd: " << message << "\n(see towngwd --help)\n";
+    return EX_USAGE;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool check_only = false;
+    std::vector<gw::ConfigOverride> overrides;
+    std::string log_level;
+
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&](const char* name) -> const char* {
+            if (i + 1 >= argc) return nullptr;
+            (void)name;
+            return argv[++i];
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return 0;
+        } else if (arg == "--version") {
+            std::cout << "towngwd " << gw::kVersion << "\n";
+            return 0;
+        } else if (arg == "--config" || arg == "--check-config") {
+            const char* v = value(arg.c_str());
+            if (v == nullptr) return usage_error(arg + " needs a FILE");
+            if (!config_path.empty()) return usage_error("give only one configuration file");
+            config_path = v;
+            check_only = check_only || arg == "--check-config";
+        } else if (arg == "--set") {
+            const char* v = value("--set");
+            gw::ConfigOverride o;
+            if (v == nullptr || !gw::parse_override(v, o))
+                return usage_error("--set needs /json/pointer=VALUE, e.g. --set /mqtt/keepalive_s=10");
+            overrides.push_back(o);
+        } else if (arg == "--log-level") {
+            const char* v = value("--log-level");
+            if (v == nullptr || !gw::log::parse_level(v))
+                return usage_error("--log-level must be debug, info, warn or error");
+            log_level = v;
+        } else {
+            return usage_error("unknown argument \"" + arg + "\"");
+        }
+    }
+    if (config_path.empty()) return usage_error("--config FILE or --check-config FILE is required");
+
+    auto loaded = gw::load_config(config_path, overrides);
+    if (auto* errors = std::get_if<std::vector<gw::ConfigError>>(&loaded)) {
+        for (const auto& e : *errors) std::cerr << e.to_string() << "\n";
+        std::cerr << "towngwd: " << errors->size() << " error(s) in the configuration\n";
+        return EX_CONFIG;
+    }
+    gw::Config config = std::get<gw::Config>(std::move(loaded));
+    if (check_only) {
+        std::cout << config_path << ": OK (" << config.devices.size() << " devices, "
+                  << config.sensors.size() << " sensors, topics under " << config.topic_root()
+                  << "/)\n";
+        return 0;
+    }
+
+    gw::log::set_level(*gw::log::parse_level(log_level.empty() ? config.gateway.log_level : log_level));
+    // A broker or sensor closing its socket must not kill us; writes report EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    try {
+        boost::asio::io_context io(1);
+        gw::Gateway gateway(std::move(config), io);
+        gateway.start();
+        io.run();
+    } catch (const std::exception& e) {
+        GW_LOG_ERROR("gateway", e.what());
+        return 1;
+    }
+    return 0;
+}

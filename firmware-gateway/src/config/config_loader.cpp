@@ -1,0 +1,655 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/config_loader.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace gw {
+
+namespace {
+
+using json = nlohmann::json;
+using Pointer = json::json_pointer;
+
+std::string pointer_text(const Pointer& p) {
+    std::string text = p.to_string();
+    return text.empty() ? "/" : text;
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) out += ",";
+        out += "\"" + item + "\"";
+    }
+    return out;
+}
+
+std::string plain_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) out += ", ";
+        out += item;
+    }
+    return out.empty() ? "none" : out;
+}
+
+/// Reads typed values out of one JSON document and records every problem with its pointer.
+class Checker {
+public:
+    Checker(std::string file, std::vector<ConfigError>& errors)
+        : file_(std::move(file)), errors_(errors) {}
+
+    const std::string& file() const { return file_; }
+
+    void error(const Pointer& p, std::string message) {
+        errors_.push_back({file_, pointer_text(p), std::move(message)});
+    }
+
+    bool object(const json& j, const Pointer& p) {
+        if (j.is_object()) return true;
+        error(p, "must be an object");
+        return false;
+    }
+
+    void only_keys(const json& obj, const Pointer& p, const std::vector<std::string>& allowed) {
+        for (const auto& item : obj.items()) {
+            if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end())
+                error(p / item.key(), "unknown key (allowed here: " + plain_list(allowed) + ")");
+        }
+    }
+
+    /// The member, or nullptr when absent (an error if required).
+    const json* member(const json& obj, const std::string& key, const Pointer& p, bool required) {
+        auto it = obj.find(key);
+        if (it == obj.end()) {
+            if (required) error(p / key, "is required");
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    bool string(const json& obj, const std::string& key, const Pointer& p, std::string& out,
+                bool required) {
+        const json* v = member(obj, key, p, required);
+        if (v == nullptr) return false;
+        if (!v->is_string()) {
+            error(p / key, "must be a string");
+            return false;
+        }
+        if (v->get_ref<const std::string&>().empty()) {
+            error(p / key, "must not be empty");
+            return false;
+        }
+        out = v->get<std::string>();
+        return true;
+    }
+
+    /// An id that becomes part of MQTT topics and file names.
+    bool id(const json& obj, const std::string& key, const Pointer& p, std::string& out,
+            bool required) {
+        std::string value;
+        if (!string(obj, key, p, value, required)) return false;
+        const bool valid = value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+                               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                      c == '-' || c == '.';
+                           });
+        if (!valid) {
+            error(p / key, "must be 1-64 characters of A-Z a-z 0-9 _ - . (it is used in MQTT "
+                           "topics), got \"" + value + "\"");
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    bool integer(const json& obj, const std::string& key, const Pointer& p, std::int64_t& out,
+                 std::int64_t min, std::int64_t max, bool required) {
+        const json* v = member(obj, key, p, required);
+        if (v == nullptr) return false;
+        const bool is_whole_float =
+            v->is_number_float() && std::floor(v->get<double>()) == v->get<double>();
+        if (!v->is_number_integer() && !is_whole_float) {
+            error(p / key, "must be an integer between " + std::to_string(min) + " and " +
+                               std::to_string(max));
+            return false;
+        }
+        const auto value = v->is_number_unsigned() && v->get<std::uint64_t>() > INT64_MAX
+                               ? INT64_MAX
+                               : (is_whole_float ? static_cast<std::int64_t>(v->get<double>())
+                                                 : v->get<std::int64_t>());
+        if (value < min || value > max) {
+            error(p / key, "must be an integer between " + std::to_string(min) + " and " +
+                               std::to_string(max) + ", got " + std::to_string(value));
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    template <typename Int>
+    bool integer_into(const json& obj, const std::string& key, const Pointer& p, Int& out,
+                      std::int64_t min, std::int64_t max, bool required) {
+        std::int64_t value = 0;
+        if (!integer(obj, key, p, value, min, max, required)) return false;
+        out = static_cast<Int>(value);
+        return true;
+    }
+
+    bool number(const json& obj, const std::string& key, const Pointer& p, double& out,
+                bool required) {
+        const json* v = member(obj, key, p, required);
+        if (v == nullptr) return false;
+        if (!v->is_number()) {
+            error(p / key, "must be a number");
+            return false;
+        }
+        out = v->get<double>();
+        return true;
+    }
+
+    bool one_of(const json& obj, const std::string& key, const Pointer& p, std::string& out,
+                const std::vector<std::string>& choices, bool required) {
+        const json* v = member(obj, key, p, required);
+        if (v == nullptr) return false;
+        if (!v->is_string() || std::find(choices.begin(), choices.end(),
+                                         v->get<std::string>()) == choices.end()) {
+            error(p / key, "must be one of " + quoted_list(choices));
+            return false;
+        }
+        out = v->get<std::string>();
+        return true;
+    }
+
+    /// Integer member restricted to a set of values (baud rates, data bits).
+    bool int_one_of(const json& obj, const std::string& key, const Pointer& p, int& out,
+                    const std::vector<int>& choices, bool required) {
+        const json* v = member(obj, key, p, required);
+        if (v == nullptr) return false;
+        if (!v->is_number_integer() ||
+            std::find(choices.begin(), choices.end(), v->get<std::int64_t>()) == choices.end()) {
+            std::string list;
+            for (int c : choices) list += (list.empty() ? "" : ",") + std::to_string(c);
+            error(p / key, "must be one of " + list);
+            return false;
+        }
+        out = v->get<int>();
+        return true;
+    }
+
+private:
+    std::string file_;
+    std::vector<ConfigError>& errors_;
+};
+
+std::optional<std::string> read_file(const std::string& path, std::string& why) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        why = std::string("cannot open: ") + std::strerror(errno);
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+/// Parses JSON with comments; on failure records the parser's position and message.
+std::optional<json> parse_json(const std::string& text, Checker& check) {
+    try {
+        return json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    } catch (const json::parse_error& e) {
+        std::string what = e.what();
+        const std::string marker = "parse error ";
+        if (auto pos = what.find(marker); pos != std::string::npos)
+            what = what.substr(pos + marker.size());
+        check.error(Pointer{}, "invalid JSON " + what);
+        return std::nullopt;
+    }
+}
+
+// ----------------------------------------------------------------------------- device profiles
+
+void parse_register(const json& j, const Pointer& p, Checker& check, modbus::RegisterSpec& spec) {
+    if (!check.object(j, p)) return;
+    check.only_keys(j, p, {"name", "table", "address", "type", "word_order", "scale", "offset",
+                           "decimals_register", "unit", "metric", "description"});
+    check.id(j, "name", p, spec.name, true);
+    std::string text;
+    if (check.one_of(j, "table", p, text, {"holding", "input"}, false))
+        spec.table = *modbus::parse_register_table(text);
+    check.integer_into(j, "address", p, spec.address, 0, 65535, true);
+    bool type_ok = false;
+    if (check.one_of(j, "type", p, text,
+                     {"int16", "uint16", "int32", "uint32", "float32", "float64"}, true)) {
+        spec.type = *modbus::parse_value_type(text);
+        type_ok = true;
+    }
+    if (check.one_of(j, "word_order", p, text, {"ABCD", "CDAB", "BADC", "DCBA"}, false))
+        spec.word_order = *modbus::parse_word_order(text);
+    if (check.number(j, "scale", p, spec.scale, false) && spec.scale == 0.0)
+        check.error(p / "scale", "must not be 0");
+    check.number(j, "offset", p, spec.offset, false);
+    std::uint16_t decimals_address = 0;
+    if (check.integer_into(j, "decimals_register", p, decimals_address, 0, 65535, false))
+        spec.decimals_register = decimals_address;
+    if (j.contains("unit")) check.string(j, "unit", p, spec.unit, false);
+    if (j.contains("metric")) check.id(j, "metric", p, spec.metric, false);
+    if (spec.metric.empty()) spec.metric = spec.name;
+
+    if (type_ok && j.contains("address")) {
+        const int last = spec.address + modbus::register_count(spec.type) - 1;
+        if (last > 65535)
+            check.error(p / "address", "a " + std::string(modbus::to_string(spec.type)) +
+                                           " at " + std::to_string(spec.address) +
+                                           " runs past register 65535");
+        if (spec.decimals_register && *spec.decimals_register >= spec.address &&
+            *spec.decimals_register <= last)
+            check.error(p / "decimals_register", "overlaps the value's own registers");
+    }
+}
+
+/// A profile object: {"model", "description", "registers": [...]}. Used for profile files and
+/// for devices with inline registers (then `p` points at the device).
+void parse_profile(const json& j, const Pointer& p, Checker& check, modbus::DeviceProfile& profile) {
+    if (j.contains("model")) check.string(j, "model", p, profile.model, false);
+    if (j.contains("description")) check.string(j, "description", p, profile.description, false);
+    const json* registers = check.member(j, "registers", p, true);
+    if (registers == nullptr) return;
+    const Pointer rp = p / "registers";
+    if (!registers->is_array() || registers->empty()) {
+        check.error(rp, "must be a non-empty array of registers");
+        return;
+    }
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < registers->size(); ++i) {
+        modbus::RegisterSpec spec;
+        parse_register((*registers)[i], rp / i, check, spec);
+        if (!spec.name.empty()) {
+            auto [it, inserted] = seen.emplace(spec.name, i);
+            if (!inserted)
+                check.error(rp / i / "name", "duplicate register name \"" + spec.name +
+                                                 "\" (also at " +
+                                                 pointer_text(rp / it->second) + ")");
+        }
+        profile.registers.push_back(std::move(spec));
+    }
+}
+
+// ----------------------------------------------------------------------------- sections
+
+void parse_gateway(const json& root, Checker& check, GatewayIdentity& gw) {
+    const Pointer p = Pointer{} / "gateway";
+    const json* j = check.member(root, "gateway", Pointer{}, true);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"town_id", "gateway_id", "log_level"});
+    check.id(*j, "town_id", p, gw.town_id, true);
+    check.id(*j, "gateway_id", p, gw.gateway_id, true);
+    check.one_of(*j, "log_level", p, gw.log_level, {"debug", "info", "warn", "error"}, false);
+}
+
+void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
+    const Pointer p = Pointer{} / "mqtt";
+    const json* j = check.member(root, "mqtt", Pointer{}, true);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"broker", "client_id", "topic_prefix", "username", "password",
+                            "keepalive_s", "connect_timeout_s", "reconnect_min_s",
+                            "reconnect_max_s", "max_inflight"});
+    if (check.string(*j, "broker", p, mqtt.broker, true)) {
+        const auto colon = mqtt.broker.rfind(':');
+        const bool scheme_ok = mqtt.broker.rfind("tcp://", 0) == 0 ||
+                               mqtt.broker.rfind("mqtt://", 0) == 0;
+        if (!scheme_ok || colon == std::string::npos || colon < 6 ||
+            mqtt.broker.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+            colon + 1 == mqtt.broker.size())
+            check.error(p / "broker", "must look like tcp://HOST:PORT, got \"" + mqtt.broker +
+                                          "\"");
+    }
+    if (j->contains("client_id")) check.id(*j, "client_id", p, mqtt.client_id, false);
+    if (j->contains("topic_prefix") &&
+        check.string(*j, "topic_prefix", p, mqtt.topic_prefix, false)) {
+        const auto& prefix = mqtt.topic_prefix;
+        if (prefix.find_first_of("+#") != std::string::npos || prefix.front() == '/' ||
+            prefix.back() == '/' || prefix.find("//") != std::string::npos)
+            check.error(p / "topic_prefix", "must be topic levels without wildcards or empty "
+                                            "levels, e.g. \"townbrain/v1\"");
+    }
+    if (j->contains("username")) check.string(*j, "username", p, mqtt.username, false);
+    if (j->contains("password")) check.string(*j, "password", p, mqtt.password, false);
+    check.integer_into(*j, "keepalive_s", p, mqtt.keepalive_s, 2, 3600, false);
+    check.integer_into(*j, "connect_timeout_s", p, mqtt.connect_timeout_s, 1, 300, false);
+    check.integer_into(*j, "reconnect_min_s", p, mqtt.reconnect_min_s, 1, 3600, false);
+    check.integer_into(*j, "reconnect_max_s", p, mqtt.reconnect_max_s, 1, 86400, false);
+    if (mqtt.reconnect_max_s < mqtt.reconnect_min_s)
+        check.error(p / "reconnect_max_s", "must be at least reconnect_min_s (" +
+                                               std::to_string(mqtt.reconnect_min_s) + ")");
+    check.integer_into(*j, "max_inflight", p, mqtt.max_inflight, 1, 1000, false);
+}
+
+void parse_storage(const json& root, Checker& check, StorageConfig& storage) {
+    const Pointer p = Pointer{} / "storage";
+    const json* j = check.member(root, "storage", Pointer{}, false);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"path", "synchronous"});
+    if (j->contains("path")) check.string(*j, "path", p, storage.path, false);
+    std::string sync;
+    if (check.one_of(*j, "synchronous", p, sync, {"normal", "full"}, false))
+        storage.synchronous = sync == "full" ? SyncMode::Full : SyncMode::Normal;
+}
+
+void parse_control(const json& root, Checker& check, ControlConfig& control) {
+    const Pointer p = Pointer{} / "control";
+    const json* j = check.member(root, "control", Pointer{}, false);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"socket", "group"});
+    if (j->contains("socket") && check.string(*j, "socket", p, control.socket, false) &&
+        control.socket.size() > 107)
+        check.error(p / "socket", "is longer than the 107 bytes a Unix socket path may have");
+    if (j->contains("group")) check.string(*j, "group", p, control.group, false);
+}
+
+void parse_transport(const json& j, const Pointer& p, Checker& check, DeviceConfig& device,
+                     bool& is_tcp) {
+    if (!check.object(j, p)) return;
+    std::string type;
+    if (!check.one_of(j, "type", p, type, {"modbus-rtu", "modbus-tcp"}, true)) return;
+    if (type == "modbus-rtu") {
+        check.only_keys(j, p, {"type", "port", "baud", "parity", "data_bits", "stop_bits"});
+        modbus::RtuEndpoint rtu;
+        check.string(j, "port", p, rtu.port, true);
+        check.int_one_of(j, "baud", p, rtu.baud,
+                         {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}, false);
+        std::string parity;
+        if (check.one_of(j, "parity", p, parity, {"N", "E", "O"}, false)) rtu.parity = parity[0];
+        check.int_one_of(j, "data_bits", p, rtu.data_bits, {7, 8}, false);
+        check.int_one_of(j, "stop_bits", p, rtu.stop_bits, {1, 2}, false);
+        device.endpoint = rtu;
+    } else {
+        check.only_keys(j, p, {"type", "host", "port"});
+        modbus::TcpEndpoint tcp;
+        check.string(j, "host", p, tcp.host, true);
+        check.integer_into(j, "port", p, tcp.port, 1, 65535, false);
+        device.endpoint = tcp;
+        is_tcp = true;
+    }
+}
+
+void parse_device(const json& j, const Pointer& p, Checker& check, const std::string& config_dir,
+                  std::vector<ConfigError>& errors, DeviceConfig& device) {
+    if (!check.object(j, p)) return;
+    check.only_keys(j, p, {"id", "profile", "registers", "model", "description", "transport",
+                           "unit_id", "poll_ms", "timeout_ms"});
+    check.id(j, "id", p, device.id, true);
+
+    const bool has_profile = j.contains("profile");
+    const bool has_inline = j.contains("registers");
+    if (has_profile == has_inline) {
+        check.error(p, has_profile ? "give either \"profile\" or \"registers\", not both"
+                                   : "needs a \"profile\" file or inline \"registers\"");
+    } else if (has_inline) {
+        parse_profile(j, p, check, device.profile);
+    } else if (check.string(j, "profile", p, device.profile_file, false)) {
+        namespace fs = std::filesystem;
+        fs::path path(device.profile_file);
+        if (path.is_relative()) path = fs::path(config_dir) / path;
+        const std::string shown = path.lexically_normal().string();
+        std::string why;
+        if (auto text = read_file(shown, why)) {
+            Checker profile_check(shown, errors);
+            if (auto doc = parse_json(*text, profile_check)) {
+                if (profile_check.object(*doc, Pointer{})) {
+                    profile_check.only_keys(*doc, Pointer{}, {"model", "description", "registers"});
+                    parse_profile(*doc, Pointer{}, profile_check, device.profile);
+                }
+            }
+        } else {
+            check.error(p / "profile", "cannot read device profile " + shown + ": " + why);
+        }
+    }
+
+    bool is_tcp = false;
+    if (const json* t = check.member(j, "transport", p, true))
+        parse_transport(*t, p / "transport", check, device, is_tcp);
+    check.integer_into(j, "unit_id", p, device.unit_id, is_tcp ? 0 : 1, is_tcp ? 255 : 247, false);
+    std::int64_t ms = 0;
+    if (check.integer(j, "poll_ms", p, ms, 100, 86'400'000, false))
+        device.poll_period = std::chrono::milliseconds(ms);
+    if (check.integer(j, "timeout_ms", p, ms, 10, 60'000, false))
+        device.response_timeout = std::chrono::milliseconds(ms);
+}
+
+/// Two devices on one line must agree on the line settings and not share a unit id.
+void check_buses(const std::vector<DeviceConfig>& devices, Checker& check) {
+    const Pointer devices_ptr = Pointer{} / "devices";
+    std::map<std::string, std::size_t> first_on_port;  // RTU port -> device index
+    std::map<std::pair<std::string, int>, std::size_t> unit_users;
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+        const auto& d = devices[i];
+        std::string bus_key;
+        if (const auto* rtu = std::get_if<modbus::RtuEndpoint>(&d.endpoint)) {
+            if (rtu->port.empty()) continue;
+            bus_key = "rtu:" + rtu->port;
+            auto [it, inserted] = first_on_port.emplace(rtu->port, i);
+            if (!inserted) {
+                const auto& other = std::get<modbus::RtuEndpoint>(devices[it->second].endpoint);
+                if (other.baud != rtu->baud || other.parity != rtu->parity ||
+                    other.data_bits != rtu->data_bits || other.stop_bits != rtu->stop_bits)
+                    check.error(devices_ptr / i / "transport",
+                                "serial port " + rtu->port + " is also used by device \"" +
+                                    devices[it->second].id + "\" with other line settings (" +
+                                    modbus::describe(other) + "); one RS-485 line has one baud "
+                                    "rate and framing");
+            }
+        } else {
+            const auto& tcp = std::get<modbus::TcpEndpoint>(d.endpoint);
+            if (tcp.host.empty()) continue;
+            bus_key = modbus::describe(d.endpoint);
+        }
+        auto [it, inserted] = unit_users.emplace(std::make_pair(bus_key, d.unit_id), i);
+        if (!inserted)
+            check.error(devices_ptr / i / "unit_id",
+                        "unit id " + std::to_string(d.unit_id) + " is already used on " + bus_key +
+                            " by device \"" + devices[it->second].id + "\"");
+    }
+}
+
+void parse_sensor(const json& j, const Pointer& p, Checker& check,
+                  const std::vector<DeviceConfig>& devices, SensorConfig& sensor) {
+    if (!check.object(j, p)) return;
+    check.only_keys(j, p, {"id", "device", "register", "window_s", "metric", "unit", "fill_level"});
+    check.id(j, "id", p, sensor.id, true);
+    std::int64_t window_s = 0;
+    if (check.integer(j, "window_s", p, window_s, 1, 86400, false)) {
+        if (86400 % window_s != 0)
+            check.error(p / "window_s", "must divide a day (86400 s) so windows align to "
+                                        "wall-clock boundaries, e.g. 5, 60, 300, 600, 3600");
+        else
+            sensor.window = std::chrono::seconds(window_s);
+    }
+    if (j.contains("fill_level")) {
+        const Pointer fp = p / "fill_level";
+        const json& f = j["fill_level"];
+        if (check.object(f, fp)) {
+            check.only_keys(f, fp, {"empty_mm", "full_mm"});
+            FillLevel fill;
+            const bool ok = check.number(f, "empty_mm", fp, fill.empty_mm, true) &
+                            check.number(f, "full_mm", fp, fill.full_mm, true);
+            if (ok && fill.full_mm < 0) check.error(fp / "full_mm", "must not be negative");
+            else if (ok && fill.full_mm >= fill.empty_mm)
+                check.error(fp / "full_mm", "must be less than empty_mm (" +
+                                                json(fill.empty_mm).dump() +
+                                                "): the sensor is above the bin");
+            else if (ok) sensor.fill_level = fill;
+        }
+    }
+
+    std::string device_id;
+    if (check.id(j, "device", p, device_id, true)) {
+        auto it = std::find_if(devices.begin(), devices.end(),
+                               [&](const DeviceConfig& d) { return d.id == device_id; });
+        if (it == devices.end()) {
+            std::vector<std::string> ids;
+            for (const auto& d : devices) ids.push_back(d.id);
+            check.error(p / "device", "no device has id \"" + device_id + "\" (devices: " +
+                                          plain_list(ids) + ")");
+        } else {
+            sensor.device_id = device_id;
+            sensor.device_index = static_cast<std::size_t>(it - devices.begin());
+            const auto& registers = it->profile.registers;
+            // An empty register list means the profile already failed (and was reported).
+            if (check.string(j, "register", p, sensor.register_name, true) && !registers.empty()) {
+                auto reg = std::find_if(registers.begin(), registers.end(), [&](const auto& r) {
+                    return r.name == sensor.register_name;
+                });
+                if (reg == registers.end()) {
+                    std::vector<std::string> names;
+                    for (const auto& r : registers) names.push_back(r.name);
+                    check.error(p / "register", "device \"" + device_id + "\" has no register \"" +
+                                                    sensor.register_name + "\" (registers: " +
+                                                    plain_list(names) + ")");
+                } else {
+                    sensor.register_index = static_cast<std::size_t>(reg - registers.begin());
+                    sensor.metric = sensor.fill_level ? "fill_level" : reg->metric;
+                    sensor.unit = sensor.fill_level ? "%" : reg->unit;
+                }
+            }
+            const auto poll_ms = it->poll_period.count();
+            if (sensor.window.count() * 1000 < poll_ms)
+                check.error(p / "window_s", "is shorter than device \"" + device_id +
+                                                "\"'s poll period (" + std::to_string(poll_ms) +
+                                                " ms)");
+        }
+    } else if (!j.contains("register")) {
+        check.error(p / "register", "is required");
+    }
+    if (j.contains("metric")) check.id(j, "metric", p, sensor.metric, false);
+    if (j.contains("unit")) check.string(j, "unit", p, sensor.unit, false);
+}
+
+void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
+                     const std::string& path, std::vector<ConfigError>& errors) {
+    for (const auto& o : overrides) {
+        Pointer ptr;
+        try {
+            ptr = Pointer(o.pointer);
+        } catch (const json::exception&) {
+            errors.push_back({"--set", o.pointer, "is not a JSON Pointer (like /mqtt/broker)"});
+            continue;
+        }
+        if (ptr.empty()) {
+            errors.push_back({"--set", o.pointer, "cannot replace the whole document"});
+            continue;
+        }
+        json value = json::parse(o.value, nullptr, /*allow_exceptions=*/false);
+        if (value.is_discarded()) value = o.value;
+        const Pointer parent = ptr.parent_pointer();
+        if (!doc.contains(parent) || !(doc[parent].is_object() || doc[parent].is_array())) {
+            errors.push_back({"--set", o.pointer,
+                              "no such place in " + path + " (" + pointer_text(parent) +
+                                  " is not an object or array there)"});
+            continue;
+        }
+        json& container = doc[parent];
+        if (container.is_array()) {
+            const std::string& last = ptr.back();
+            const bool numeric = !last.empty() && last.find_first_not_of("0123456789") == std::string::npos;
+            if (!numeric || std::stoull(last) > container.size()) {
+                errors.push_back({"--set", o.pointer,
+                                  "index out of range: " + pointer_text(parent) + " has " +
+                                      std::to_string(container.size()) + " elements"});
+                continue;
+            }
+        }
+        doc[ptr] = value;
+    }
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const { return "error: " + file + ": " + pointer + ": " + message; }
+
+bool parse_override(const std::string& argument, ConfigOverride& out) {
+    const auto eq = argument.find('=');
+    if (eq == std::string::npos || argument.empty() || argument[0] != '/') return false;
+    out.pointer = argument.substr(0, eq);
+    out.value = argument.substr(eq + 1);
+    return true;
+}
+
+ConfigResult load_config(const std::string& path, const std::vector<ConfigOverride>& overrides) {
+    std::string why;
+    auto text = read_file(path, why);
+    if (!text) return std::vector<ConfigError>{{path, "/", why}};
+    return load_config_text(*text, path, overrides);
+}
+
+ConfigResult load_config_text(const std::string& text, const std::string& path,
+                              const std::vector<ConfigOverride>& overrides) {
+    std::vector<ConfigError> errors;
+    Checker check(path, errors);
+    auto doc = parse_json(text, check);
+    if (!doc) return errors;
+    if (!check.object(*doc, Pointer{})) return errors;
+    apply_overrides(*doc, overrides, path, errors);
+    if (!errors.empty()) return errors;
+
+    Config config;
+    config.source_file = path;
+    check.only_keys(*doc, Pointer{}, {"gateway", "mqtt", "storage", "control", "devices", "sensors"});
+    parse_gateway(*doc, check, config.gateway);
+    parse_mqtt(*doc, check, config.mqtt);
+    if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
+        config.mqtt.client_id = "towngw-" + config.gateway.gateway_id;
+    parse_storage(*doc, check, config.storage);
+    parse_control(*doc, check, config.control);
+
+    const std::string config_dir = std::filesystem::path(path).parent_path().string();
+    const Pointer devices_ptr = Pointer{} / "devices";
+    if (const json* devices = check.member(*doc, "devices", Pointer{}, true)) {
+        if (!devices->is_array()) {
+            check.error(devices_ptr, "must be an array of devices");
+        } else {
+            std::map<std::string, std::size_t> seen;
+            for (std::size_t i = 0; i < devices->size(); ++i) {
+                DeviceConfig device;
+                parse_device((*devices)[i], devices_ptr / i, check, config_dir, errors, device);
+                if (!device.id.empty() && !seen.emplace(device.id, i).second)
+                    check.error(devices_ptr / i / "id",
+                                "duplicate device id \"" + device.id + "\" (also at " +
+                                    pointer_text(devices_ptr / seen[device.id]) + ")");
+                config.devices.push_back(std::move(device));
+            }
+            check_buses(config.devices, check);
+        }
+    }
+
+    const Pointer sensors_ptr = Pointer{} / "sensors";
+    if (const json* sensors = check.member(*doc, "sensors", Pointer{}, true)) {
+        if (!sensors->is_array()) {
+            check.error(sensors_ptr, "must be an array of sensors");
+        } else {
+            std::map<std::string, std::size_t> seen;
+            for (std::size_t i = 0; i < sensors->size(); ++i) {
+                SensorConfig sensor;
+                parse_sensor((*sensors)[i], sensors_ptr / i, check, config.devices, sensor);
+                if (!sensor.id.empty() && !seen.emplace(sensor.id, i).second)
+                    check.error(sensors_ptr / i / "id",
+                                "duplicate sensor id \"" + sensor.id + "\" (also at " +
+                                    pointer_text(sensors_ptr / seen[sensor.id]) + ")");
+                config.sensors.push_back(std::move(sensor));
+            }
+        }
+    }
+    if (!errors.empty()) return errors;
+    return config;
+}
+
+}  // namespace gw

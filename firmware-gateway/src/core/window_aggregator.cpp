@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "core/window_aggregator.hpp"
+
+#include <algorithm>
+
+namespace gw {
+
+const char* to_string(SampleQuality quality) {
+    switch (quality) {
+        case SampleQuality::Good: return "good";
+        case SampleQuality::CommError: return "comm_error";
+        case SampleQuality::DecodeError: return "decode_error";
+    }
+    return "?";
+}
+
+const char* to_string(WindowQuality quality) {
+    switch (quality) {
+        case WindowQuality::Good: return "good";
+        case WindowQuality::Partial: return "partial";
+        case WindowQuality::CommError: return "comm_error";
+        case WindowQuality::NoData: return "no_data";
+    }
+    return "?";
+}
+
+namespace {
+std::int64_t to_unix_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+WindowAggregator::WindowAggregator(std::chrono::seconds window,
+                                   std::chrono::milliseconds sample_period,
+                                   double coverage_threshold)
+    : window_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(window).count()),
+      expected_(static_cast<std::uint32_t>(
+          std::max<std::int64_t>(1, window_ms_ / std::max<std::int64_t>(1, sample_period.count())))),
+      coverage_threshold_(coverage_threshold) {}
+
+std::int64_t WindowAggregator::align(std::int64_t t_ms) const {
+    // Floor division, so that times before 1970 (boards without RTC) still align.
+    std::int64_t q = t_ms / window_ms_;
+    if (t_ms % window_ms_ < 0) --q;
+    return q * window_ms_;
+}
+
+std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
+    const std::int64_t start = align(to_unix_ms(reading.sampled_at));
+    std::optional<WindowSummary> closed;
+    if (open_ && start < open_->start_ms) {
+        ++late_samples_;
+        return std::nullopt;
+    }
+    if (open_ && start > open_->start_ms) {
+        closed = summarise(*open_, true);
+        open_.reset();
+    }
+    if (!open_) {
+        open_ = Accumulator{};
+        open_->start_ms = start;
+    }
+    Accumulator& acc = *open_;
+    if (reading.quality != SampleQuality::Good) {
+        ++acc.failed;
+        return closed;
+    }
+    if (acc.count == 0) {
+        acc.min = acc.max = reading.value;
+    } else {
+        acc.min = std::min(acc.min, reading.value);
+        acc.max = std::max(acc.max, reading.value);
+    }
+    ++acc.count;
+    acc.sum += reading.value;
+    acc.last = reading.value;
+    return closed;
+}
+
+std::optional<WindowSummary> WindowAggregator::close_due(TimePoint now) {
+    if (!open_) return std::nullopt;
+    const std::int64_t now_ms = to_unix_ms(now);
+    if (now_ms < open_->start_ms + window_ms_) return std::nullopt;
+    WindowSummary closed = summarise(*open_, true);
+    open_ = Accumulator{};
+    open_->start_ms = align(now_ms);
+    return closed;
+}
+
+std::optional<WindowSummary> WindowAggregator::close_now() {
+    if (!open_) return std::nullopt;
+    WindowSummary closed = summarise(*open_, false);
+    open_.reset();
+    return closed;
+}
+
+WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete) const {
+    WindowSummary s;
+    s.start_ms = acc.start_ms;
+    s.end_ms = acc.start_ms + window_ms_;
+    s.count = acc.count;
+    s.failed = acc.failed;
+    s.expected = expected_;
+    if (acc.count > 0) {
+        s.min = acc.min;
+        s.max = acc.max;
+        s.mean = acc.sum / acc.count;
+        s.last = acc.last;
+    }
+    if (acc.count == 0) {
+        s.quality = acc.failed > 0 ? WindowQuality::CommError : WindowQuality::NoData;
+    } else if (!complete || acc.failed > 0 ||
+               acc.count < coverage_threshold_ * static_cast<double>(expected_)) {
+        s.quality = WindowQuality::Partial;
+    } else {
+        s.quality = WindowQuality::Good;
+    }
+    return s;
+}
+
+}  // namespace gw

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-sensor tumbling windows aligned to wall-clock boundaries (multiples of the window length
+// since the Unix epoch, as HJ 212 minute/hour data expects). Pure: time comes in with the
+// samples and with close_due(), so every edge case is unit-testable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "core/reading.hpp"
+
+namespace gw {
+
+enum class WindowQuality : std::uint8_t {
+    Good,       ///< enough good samples (coverage >= threshold) and no failed poll
+    Partial,    ///< some good samples, but failed polls or coverage below the threshold
+    CommError,  ///< polls were made but none succeeded
+    NoData,     ///< no poll result at all arrived in the window (e.g. bus thread stuck)
+};
+
+const char* to_string(WindowQuality quality);
+
+struct WindowSummary {
+    std::int64_t start_ms{0};  ///< Unix ms, inclusive
+    std::int64_t end_ms{0};    ///< Unix ms, exclusive
+    std::uint32_t count{0};    ///< good samples
+    std::uint32_t failed{0};   ///< samples whose quality was not Good
+    std::uint32_t expected{0}; ///< polls a full window should see
+    std::optional<double> min, max, mean, last;  ///< over good samples; empty when count == 0
+    WindowQuality quality{WindowQuality::NoData};
+};
+
+class WindowAggregator {
+public:
+    using TimePoint = std::chrono::system_clock::time_point;
+
+    /// `coverage_threshold`: fraction of `expected` good samples a window needs to be Good.
+    WindowAggregator(std::chrono::seconds window, std::chrono::milliseconds sample_period,
+                     double coverage_threshold = 0.75);
+
+    /// Adds a sample. If it belongs to a later window than the open one, the open window is
+    /// closed and returned. A sample older than the open window is counted as late and dropped.
+    std::optional<WindowSummary> add(const Reading& reading);
+
+    /// Closes the open window if `now` is at or past its end, and opens the window containing
+    /// `now` so that a silent device still yields (empty) windows.
+    std::optional<WindowSummary> close_due(TimePoint now);
+
+    /// Closes the open window early (shutdown); it is reported as Partial at best.
+    std::optional<WindowSummary> close_now();
+
+    std::uint64_t late_samples() const { return late_samples_; }
+    std::int64_t window_ms() const { return window_ms_; }
+    std::uint32_t expected() const { return expected_; }
+
+private:
+    struct Accumulator {
+        std::int64_t start_ms{0};
+        std::uint32_t count{0};
+        std::uint32_t failed{0};
+        double sum{0.0};
+        double min{0.0};
+        double max{0.0};
+        double last{0.0};
+    };
+
+    std::int64_t align(std::int64_t t_ms) const;
+    WindowSummary summarise(const Accumulator& acc, bool complete) const;
+
+    std::int64_t window_ms_;
+    std::uint32_t expected_;
+    double coverage_threshold_;
+    std::optional<Accumulator> open_;
+    std::uint64_t late_samples_{0};
+};
+
+}  // namespace gw

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "uplink/paho_publisher.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/log.hpp"
+
+namespace gw {
+
+namespace asio = boost::asio;
+
+/// One listener object per kind of operation; Paho calls it on its own thread.
+class PahoPublisher::Listener final : public mqtt::iaction_listener {
+public:
+    using Callback = std::function<void(const mqtt::token&, bool ok)>;
+    explicit Listener(Callback callback) : callback_(std::move(callback)) {}
+    void on_success(const mqtt::token& token) override { callback_(token, true); }
+    void on_failure(const mqtt::token& token) override { callback_(token, false); }
+
+private:
+    Callback callback_;
+};
+
+PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
+                             std::string will_payload, asio::any_io_executor executor)
+    : config_(config),
+      will_topic_(std::move(will_topic)),
+      will_payload_(std::move(will_payload)),
+      executor_(std::move(executor)) {
+    // nullptr persistence = MQTTCLIENT_PERSISTENCE_NONE; offline buffering stays off (default).
+    client_ = std::make_unique<mqtt::async_client>(config_.broker, config_.client_id,
+                                                   static_cast<mqtt::iclient_persistence*>(nullptr));
+
+    auto post = [this](std::function<void()> event) {
+        // Runs on Paho's thread: copy what is needed and hand over.
+        asio::post(executor_, std::move(event));
+    };
+    client_->set_connection_lost_handler([this, post](const std::string& cause) {
+        post([this, cause] {
+            if (events_.on_connection_lost) events_.on_connection_lost(cause.empty() ? "connection lost" : cause);
+        });
+    });
+    connect_listener_ = std::make_unique<Listener>([this, post](const mqtt::token& token, bool ok) {
+        const int rc = token.get_return_code();
+        post([this, ok, rc] {
+            if (ok) {
+                if (events_.on_connected) events_.on_connected();
+            } else if (events_.on_connect_failed) {
+                events_.on_connect_failed("connect to " + config_.broker + " failed (rc " +
+                                          std::to_string(rc) + ")");
+            }
+        });
+    });
+    publish_listener_ = std::make_unique<Listener>([this, post](const mqtt::token& token, bool ok) {
+        const auto tag = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
+        post([this, tag, ok] {
+            if (events_.on_publish_done) events_.on_publish_done(tag, ok);
+        });
+    });
+}
+
+PahoPublisher::~PahoPublisher() {
+    // Destroying the client joins Paho's threads; after that no callback can run.
+    client_.reset();
+}
+
+void PahoPublisher::connect() {
+    mqtt::connect_options options;
+    options.set_mqtt_version(MQTTVERSION_3_1_1);
+    options.set_clean_session(true);  // undelivered data lives in the outbox, not the session
+    options.set_keep_alive_interval(config_.keepalive_s);
+    options.set_connect_timeout(config_.connect_timeout_s);
+    options.set_automatic_reconnect(false);  // the Uplink owns reconnect and back-off
+    options.set_max_inflight(config_.max_inflight);
+    if (!config_.username.empty()) options.set_user_name(config_.username);
+    if (!config_.password.empty()) options.set_password(config_.password);
+    options.set_will(mqtt::will_options(will_topic_, will_payload_, 1, true));
+    try {
+        client_->connect(options, nullptr, *connect_listener_);
+    } catch (const mqtt::exception& e) {
+        const std::string why = e.what();
+        asio::post(executor_, [this, why] {
+            if (events_.on_connect_failed) events_.on_connect_failed(why);
+        });
+    }
+}
+
+bool PahoPublisher::publish(const std::string& topic, const std::string& payload, int qos,
+                            bool retained, std::uint64_t tag) {
+    try {
+        auto message = mqtt::make_message(topic, payload, qos, retained);
+        client_->publish(message, reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag)),
+                         *publish_listener_);
+        return true;
+    } catch (const mqtt::exception& e) {
+        GW_LOG_DEBUG("mqtt", "publish to " << topic << " not started: " << e.what());
+        return false;
+    }
+}
+
+void PahoPublisher::disconnect(int timeout_ms, std::function<void()> done) {
+    auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+    disconnect_listener_ = std::make_unique<Listener>([this, shared_done](const mqtt::token&, bool) {
+        asio::post(executor_, [shared_done] { (*shared_done)(); });
+    });
+    try {
+        if (!client_->is_connected()) throw mqtt::exception(-3);
+        client_->disconnect(timeout_ms, nullptr, *disconnect_listener_);
+    } catch (const mqtt::exception&) {
+        asio::post(executor_, [shared_done] { (*shared_done)(); });
+    }
+}
+
+}  // namespace gw

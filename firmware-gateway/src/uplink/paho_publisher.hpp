@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Publisher over Eclipse Paho MQTT C++ (async_client). No Paho persistence and no offline
+// buffering: the SQLite outbox is the only store of undelivered messages. Paho's callbacks run
+// on Paho's threads; each one only posts a copied event to the gateway's executor.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+#include <mqtt/async_client.h>
+
+#include "config/config.hpp"
+#include "uplink/publisher.hpp"
+
+namespace gw {
+
+class PahoPublisher final : public Publisher {
+public:
+    /// `will_topic`/`will_payload`: retained QoS 1 last will, sent by the broker if we vanish.
+    PahoPublisher(const MqttConfig& config, std::string will_topic, std::string will_payload,
+                  boost::asio::any_io_executor executor);
+    ~PahoPublisher() override;
+
+    void set_events(PublisherEvents events) override { events_ = std::move(events); }
+    void connect() override;
+    bool publish(const std::string& topic, const std::string& payload, int qos, bool retained,
+                 std::uint64_t tag) override;
+    void disconnect(int timeout_ms, std::function<void()> done) override;
+
+private:
+    class Listener;
+
+    MqttConfig config_;
+    std::string will_topic_;
+    std::string will_payload_;
+    boost::asio::any_io_executor executor_;
+    PublisherEvents events_;
+    std::unique_ptr<Listener> connect_listener_;
+    std::unique_ptr<Listener> publish_listener_;
+    std::unique_ptr<Listener> disconnect_listener_;
+    std::unique_ptr<mqtt::async_client> client_;
+};
+
+}  // namespace gw

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <catch2/catch.hpp>
+
+#include "core/time_format.hpp"
+#include "core/window_aggregator.hpp"
+
+using namespace gw;
+using namespace std::chrono_literals;
+using TimePoint = std::chrono::system_clock::time_point;
+
+namespace {
+// 2026-11-28T00:00:00Z
+const TimePoint kMidnight = TimePoint(std::chrono::seconds(1795824000));
+
+Reading sample(TimePoint t, double value, SampleQuality q = SampleQuality::Good) {
+    Reading r;
+    r.sampled_at = t;
+    r.value = value;
+    r.quality = q;
+    return r;
+}
+}  // namespace
+
+TEST_CASE("windows align to wall-clock multiples of their length", "[unit][window]") {
+    WindowAggregator agg(60s, 1000ms);
+    CHECK_FALSE(agg.add(sample(kMidnight + 61s + 500ms, 1.0)));
+    auto closed = agg.add(sample(kMidnight + 120s, 2.0));  // exactly on the boundary: next window
+    REQUIRE(closed);
+    CHECK(format_rfc3339_utc(closed->start_ms) == "2026-11-28T00:01:00Z");
+    CHECK(format_rfc3339_utc(closed->end_ms) == "2026-11-28T00:02:00Z");
+    CHECK(closed->count == 1);
+    CHECK(closed->expected == 60);
+}
+
+TEST_CASE("a sample 1 ms before the boundary stays in the old window", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    agg.add(sample(kMidnight + 1s, 1.0));
+    CHECK_FALSE(agg.add(sample(kMidnight + 4999ms, 3.0)));
+    auto closed = agg.close_due(kMidnight + 5s);
+    REQUIRE(closed);
+    CHECK(closed->count == 2);
+    CHECK(*closed->last == 3.0);
+}
+
+TEST_CASE("one sample: min, max, mean and last are that sample", "[unit][window]") {
+    WindowAggregator agg(10s, 1000ms);
+    agg.add(sample(kMidnight + 3s, 7.25));
+    auto closed = agg.close_due(kMidnight + 10s);
+    REQUIRE(closed);
+    CHECK(closed->count == 1);
+    CHECK(*closed->min == 7.25);
+    CHECK(*closed->max == 7.25);
+    CHECK(*closed->mean == 7.25);
+    CHECK(*closed->last == 7.25);
+    CHECK(closed->quality == WindowQuality::Partial);  // 1 of 10 expected
+}
+
+TEST_CASE("statistics over a full window", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    const double values[] = {7.0, 7.4, 6.9, 7.1, 7.1};
+    for (int i = 0; i < 5; ++i) agg.add(sample(kMidnight + std::chrono::seconds(i), values[i]));
+    auto closed = agg.close_due(kMidnight + 5s + 150ms);
+    REQUIRE(closed);
+    CHECK(closed->count == 5);
+    CHECK(closed->expected == 5);
+    CHECK(*closed->min == 6.9);
+    CHECK(*closed->max == 7.4);
+    CHECK(*closed->mean == Approx(7.1));
+    CHECK(*closed->last == 7.1);
+    CHECK(closed->quality == WindowQuality::Good);
+}
+
+TEST_CASE("an empty window is still reported, as no_data", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    CHECK_FALSE(agg.close_due(kMidnight + 100s));  // nothing opened yet: nothing to report
+    agg.add(sample(kMidnight + 1s, 1.0));
+    REQUIRE(agg.close_due(kMidnight + 5s));
+    auto empty = agg.close_due(kMidnight + 10s);  // no sample between 5 s and 10 s
+    REQUIRE(empty);
+    CHECK(empty->count == 0);
+    CHECK_FALSE(empty->mean);
+    CHECK_FALSE(empty->last);
+    CHECK(empty->quality == WindowQuality::NoData);
+    CHECK(to_string(empty->quality) == std::string("no_data"));
+}
+
+TEST_CASE("failed polls make a window comm_error or partial", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    for (int i = 0; i < 5; ++i)
+        agg.add(sample(kMidnight + std::chrono::seconds(i), 0.0, SampleQuality::CommError));
+    auto dead = agg.close_due(kMidnight + 5s);
+    REQUIRE(dead);
+    CHECK(dead->count == 0);
+    CHECK(dead->failed == 5);
+    CHECK(dead->quality == WindowQuality::CommError);
+
+    for (int i = 0; i < 5; ++i)
+        agg.add(sample(kMidnight + 5s + std::chrono::seconds(i), 1.0,
+                       i == 2 ? SampleQuality::CommError : SampleQuality::Good));
+    auto mixed = agg.close_due(kMidnight + 10s);
+    REQUIRE(mixed);
+    CHECK(mixed->count == 4);
+    CHECK(mixed->failed == 1);
+    CHECK(mixed->quality == WindowQuality::Partial);
+}
+
+TEST_CASE("late samples are counted, not folded into the wrong window", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    agg.add(sample(kMidnight + 6s, 1.0));
+    CHECK_FALSE(agg.add(sample(kMidnight + 4s, 99.0)));
+    CHECK(agg.late_samples() == 1);
+    auto closed = agg.close_due(kMidnight + 10s);
+    REQUIRE(closed);
+    CHECK(*closed->max == 1.0);
+}
+
+TEST_CASE("after a long gap the next window is the one containing now", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    agg.add(sample(kMidnight, 1.0));
+    auto closed = agg.close_due(kMidnight + 1h + 2s);
+    REQUIRE(closed);
+    CHECK(format_rfc3339_utc(closed->start_ms) == "2026-11-28T00:00:00Z");
+    agg.add(sample(kMidnight + 1h + 3s, 2.0));
+    auto next = agg.close_due(kMidnight + 1h + 5s);
+    REQUIRE(next);
+    CHECK(format_rfc3339_utc(next->start_ms) == "2026-11-28T01:00:00Z");
+    CHECK(next->count == 1);
+}
+
+TEST_CASE("times before 1970 (board without RTC) still align downwards", "[unit][window]") {
+    WindowAggregator agg(60s, 1000ms);
+    agg.add(sample(TimePoint(-1500ms), 1.0));
+    auto closed = agg.close_now();
+    REQUIRE(closed);
+    CHECK(closed->start_ms == -60000);
+    CHECK(closed->end_ms == 0);
+    CHECK(closed->quality == WindowQuality::Partial);
+}
+
+TEST_CASE("RFC 3339 formatting", "[unit][window]") {
+    CHECK(format_rfc3339_utc(0) == "1970-01-01T00:00:00Z");
+    CHECK(format_rfc3339_utc(1795824005250) == "2026-11-28T00:00:05.250Z");
+    CHECK(format_rfc3339_utc(-1) == "1969-12-31T23:59:59.999Z");
+}
