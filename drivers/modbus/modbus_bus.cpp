@@ -37,7 +37,9 @@ ModbusBus::~ModbusBus() {
     delete context_;
 }
 
-void ModbusBus::start() { thread_ = std::thread([this] { run(); }); }
+void ModbusBus::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void ModbusBus::stop() {
     {
@@ -136,19 +138,17 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
     std::vector<std::uint16_t> words;
     for (const ReadBlock& block : read_plans_[device_index]) {
         words.assign(block.count, 0);
-        const int got = block.table == RegisterTable::Holding
-                            ? modbus_read_registers(ctx, block.start, block.count, words.data())
-                            : modbus_read_input_registers(ctx, block.start, block.count,
-                                                          words.data());
+        const int got =
+            block.table == RegisterTable::Holding
+                ? modbus_read_registers(ctx, block.start, block.count, words.data())
+                : modbus_read_input_registers(ctx, block.start, block.count, words.data());
         if (got != block.count) {
             const int err = errno;
-            const std::string what = std::string(block.table == RegisterTable::Holding
-                                                     ? "FC03"
-                                                     : "FC04") +
-                                     " unit " + std::to_string(device.unit_id) + " @" +
-                                     std::to_string(block.start) + "+" +
-                                     std::to_string(block.count) + ": " +
-                                     (got == -1 ? modbus_strerror(err) : "short response");
+            const std::string what =
+                std::string(block.table == RegisterTable::Holding ? "FC03" : "FC04") + " unit " +
+                std::to_string(device.unit_id) + " @" + std::to_string(block.start) + "+" +
+                std::to_string(block.count) + ": " +
+                (got == -1 ? modbus_strerror(err) : "short response");
             // A broken TCP connection or a vanished serial device needs a fresh connect; a
             // timeout or a Modbus exception does not.
             if (err == ECONNRESET || err == EPIPE || err == EBADF || err == EIO ||
@@ -164,7 +164,8 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
 
     result.sampled_at = std::chrono::system_clock::now();
     result.ok = true;
-    for (const auto& spec : device.profile.registers) result.points.push_back(decode_point(image, spec));
+    for (const auto& spec : device.profile.registers)
+        result.points.push_back(decode_point(image, spec));
     return result;
 }
 

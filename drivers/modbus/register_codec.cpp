@@ -11,11 +11,14 @@ namespace gw::modbus {
 int register_count(ValueType type) {
     switch (type) {
         case ValueType::Int16:
-        case ValueType::Uint16: return 1;
+        case ValueType::Uint16:
+            return 1;
         case ValueType::Int32:
         case ValueType::Uint32:
-        case ValueType::Float32: return 2;
-        case ValueType::Float64: return 4;
+        case ValueType::Float32:
+            return 2;
+        case ValueType::Float64:
+            return 4;
     }
     return 1;
 }
@@ -46,22 +49,32 @@ std::optional<RegisterTable> parse_register_table(std::string_view text) {
 
 const char* to_string(ValueType type) {
     switch (type) {
-        case ValueType::Int16: return "int16";
-        case ValueType::Uint16: return "uint16";
-        case ValueType::Int32: return "int32";
-        case ValueType::Uint32: return "uint32";
-        case ValueType::Float32: return "float32";
-        case ValueType::Float64: return "float64";
+        case ValueType::Int16:
+            return "int16";
+        case ValueType::Uint16:
+            return "uint16";
+        case ValueType::Int32:
+            return "int32";
+        case ValueType::Uint32:
+            return "uint32";
+        case ValueType::Float32:
+            return "float32";
+        case ValueType::Float64:
+            return "float64";
     }
     return "?";
 }
 
 const char* to_string(WordOrder order) {
     switch (order) {
-        case WordOrder::ABCD: return "ABCD";
-        case WordOrder::CDAB: return "CDAB";
-        case WordOrder::BADC: return "BADC";
-        case WordOrder::DCBA: return "DCBA";
+        case WordOrder::ABCD:
+            return "ABCD";
+        case WordOrder::CDAB:
+            return "CDAB";
+        case WordOrder::BADC:
+            return "BADC";
+        case WordOrder::DCBA:
+            return "DCBA";
     }
     return "?";
 }
@@ -90,10 +103,14 @@ std::uint64_t assemble(const std::uint16_t* words, int n, WordOrder order) {
 double decode_raw(const std::uint16_t* words, ValueType type, WordOrder order) {
     const std::uint64_t bits = assemble(words, register_count(type), order);
     switch (type) {
-        case ValueType::Int16: return static_cast<std::int16_t>(static_cast<std::uint16_t>(bits));
-        case ValueType::Uint16: return static_cast<std::uint16_t>(bits);
-        case ValueType::Int32: return static_cast<std::int32_t>(static_cast<std::uint32_t>(bits));
-        case ValueType::Uint32: return static_cast<std::uint32_t>(bits);
+        case ValueType::Int16:
+            return static_cast<std::int16_t>(static_cast<std::uint16_t>(bits));
+        case ValueType::Uint16:
+            return static_cast<std::uint16_t>(bits);
+        case ValueType::Int32:
+            return static_cast<std::int32_t>(static_cast<std::uint32_t>(bits));
+        case ValueType::Uint32:
+            return static_cast<std::uint32_t>(bits);
         case ValueType::Float32: {
             const auto narrow = static_cast<std::uint32_t>(bits);
             float f = 0;
@@ -172,8 +189,8 @@ DecodedPoint decode_point(const RegisterImage& image, const RegisterSpec& spec) 
     if (spec.decimals_register) {
         const std::uint16_t* dec = image.find(spec.table, *spec.decimals_register, 1);
         if (dec == nullptr) {
-            point.error = "decimals register " + std::to_string(*spec.decimals_register) +
-                          " was not read";
+            point.error =
+                "decimals register " + std::to_string(*spec.decimals_register) + " was not read";
             return point;
         }
         // Real transmitters use 0..4; anything else is a garbled register, not a scale.

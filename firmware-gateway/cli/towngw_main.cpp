@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // towngw: the operator and technician CLI. It talks to the running towngwd over its control
 // socket (never to the buses itself), or watches what the gateway publishes over MQTT.
+#include <mqtt/async_client.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sysexits.h>
@@ -8,11 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <mqtt/async_client.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,7 +42,9 @@ Commands:
              e.g. towngw watch --broker tcp://127.0.0.1:1883 --topic 'townbrain/v1/#'
 
 Options:
-  --socket PATH   control socket of towngwd (default )" "/run/towngw/control.sock" R"()
+  --socket PATH   control socket of towngwd (default )"
+                               "/run/towngw/control.sock"
+                               R"()
   --config FILE   take the control socket path from towngwd's configuration
   --json          machine-readable output
   --help          this text;  --version  the version
@@ -56,7 +59,9 @@ int usage_error(const std::string& message) {
 }
 
 std::atomic<bool> g_interrupted{false};
-void on_signal(int) { g_interrupted = true; }
+void on_signal(int) {
+    g_interrupted = true;
+}
 
 /// Sends one JSON request over the control socket and returns the response line.
 std::optional<json> request(const std::string& socket_path, const json& req, std::string& error) {
@@ -94,7 +99,8 @@ std::optional<json> request(const std::string& socket_path, const json& req, std
     while (response.find('\n') == std::string::npos) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) {
-            error = n == 0 ? "towngwd closed the connection" : std::string("no answer from towngwd: ") + std::strerror(errno);
+            error = n == 0 ? "towngwd closed the connection"
+                           : std::string("no answer from towngwd: ") + std::strerror(errno);
             ::close(fd);
             return std::nullopt;
         }
@@ -111,17 +117,26 @@ std::optional<json> request(const std::string& socket_path, const json& req, std
 
 std::string format_duration(std::int64_t seconds) {
     char buf[64];
-    const auto d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
-    if (d > 0) std::snprintf(buf, sizeof buf, "%lldd %02lldh %02lldm", static_cast<long long>(d), static_cast<long long>(h), static_cast<long long>(m));
-    else if (h > 0) std::snprintf(buf, sizeof buf, "%lldh %02lldm %02llds", static_cast<long long>(h), static_cast<long long>(m), static_cast<long long>(s));
-    else std::snprintf(buf, sizeof buf, "%lldm %02llds", static_cast<long long>(m), static_cast<long long>(s));
+    const auto d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
+               s = seconds % 60;
+    if (d > 0)
+        std::snprintf(buf, sizeof buf, "%lldd %02lldh %02lldm", static_cast<long long>(d),
+                      static_cast<long long>(h), static_cast<long long>(m));
+    else if (h > 0)
+        std::snprintf(buf, sizeof buf, "%lldh %02lldm %02llds", static_cast<long long>(h),
+                      static_cast<long long>(m), static_cast<long long>(s));
+    else
+        std::snprintf(buf, sizeof buf, "%lldm %02llds", static_cast<long long>(m),
+                      static_cast<long long>(s));
     return buf;
 }
 
 std::string number_text(const json& v) {
     if (!v.is_number()) return "-";
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+    const double d = v.get<double>();
+    // Totalisers are large integers: show them whole, not as 1.25e+05.
+    std::snprintf(buf, sizeof buf, std::fabs(d) >= 1e4 ? "%.1f" : "%.4g", d);
     return buf;
 }
 
@@ -139,15 +154,19 @@ void print_status(const json& s) {
     const json& outbox = s["outbox"];
     std::printf("outbox   %llu message(s) waiting for delivery   last seq %llu\n\n",
                 outbox.value("depth", 0ULL), outbox.value("last_seq", 0ULL));
-    std::printf("%-22s %12s  %-6s %-13s %s\n", "SENSOR", "LAST", "UNIT", "QUALITY", "UPDATED (UTC)");
+    std::printf("%-22s %12s  %-6s %-13s %s\n", "SENSOR", "LAST", "UNIT", "QUALITY",
+                "UPDATED (UTC)");
     for (const auto& sensor : s["sensors"]) {
         std::printf("%-22s %12s  %-6s %-13s %s\n", sensor.value("id", "?").c_str(),
                     number_text(sensor["last"]).c_str(), sensor.value("unit", "").c_str(),
                     sensor.value("quality", "?").c_str(),
-                    sensor["updated_at"].is_string() ? sensor["updated_at"].get<std::string>().c_str() : "-");
+                    sensor["updated_at"].is_string()
+                        ? sensor["updated_at"].get<std::string>().c_str()
+                        : "-");
     }
     if (s.contains("devices")) {
-        std::printf("\n%-10s %-34s %5s %8s %9s  %s\n", "DEVICE", "ENDPOINT", "UNIT", "POLLS", "FAILURES", "STATE");
+        std::printf("\n%-10s %-34s %5s %8s %9s  %s\n", "DEVICE", "ENDPOINT", "UNIT", "POLLS",
+                    "FAILURES", "STATE");
         for (const auto& d : s["devices"]) {
             const bool online = d.value("online", false);
             std::printf("%-10s %-34s %5d %8llu %9llu  %s%s%s\n", d.value("id", "?").c_str(),
@@ -164,11 +183,17 @@ int cmd_status(const std::vector<std::string>& args) {
     std::string config_path;
     bool as_json = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--json") as_json = true;
-        else if (args[i] == "--socket" && i + 1 < args.size()) socket_path = args[++i];
-        else if (args[i] == "--config" && i + 1 < args.size()) config_path = args[++i];
-        else if (args[i] == "--help") { std::cout << kUsage; return 0; }
-        else return usage_error("status: unexpected argument \"" + args[i] + "\"");
+        if (args[i] == "--json")
+            as_json = true;
+        else if (args[i] == "--socket" && i + 1 < args.size())
+            socket_path = args[++i];
+        else if (args[i] == "--config" && i + 1 < args.size())
+            config_path = args[++i];
+        else if (args[i] == "--help") {
+            std::cout << kUsage;
+            return 0;
+        } else
+            return usage_error("status: unexpected argument \"" + args[i] + "\"");
     }
     if (!socket_path.empty() && !config_path.empty())
         return usage_error("status: give --socket or --config, not both");
@@ -192,8 +217,10 @@ int cmd_status(const std::vector<std::string>& args) {
         std::cerr << "towngw: towngwd says: " << response->value("error", "unknown error") << "\n";
         return 1;
     }
-    if (as_json) std::cout << (*response)["status"].dump(2) << "\n";
-    else print_status((*response)["status"]);
+    if (as_json)
+        std::cout << (*response)["status"].dump(2) << "\n";
+    else
+        print_status((*response)["status"]);
     return 0;
 }
 
@@ -207,7 +234,8 @@ void print_message(const std::string& topic, const std::string& payload, bool re
     if (msg.contains("state")) {
         std::printf("-- %s %s is %s%s%s\n", msg.value("town_id", "?").c_str(),
                     msg.value("gateway_id", "?").c_str(), msg.value("state", "?").c_str(),
-                    msg.contains("reason") ? " (" : "", msg.contains("reason") ? (msg.value("reason", "") + ")").c_str() : "");
+                    msg.contains("reason") ? " (" : "",
+                    msg.contains("reason") ? (msg.value("reason", "") + ")").c_str() : "");
         (void)retained;
         return;
     }
@@ -217,8 +245,8 @@ void print_message(const std::string& topic, const std::string& payload, bool re
     };
     char count[24];
     std::snprintf(count, sizeof count, "%d/%d", msg.value("count", 0), msg.value("expected", 0));
-    std::printf("%-20s %s-%s %7s %10s %10s %10s %-6s %-10s %6llu\n", msg.value("sensor", "?").c_str(),
-                hhmmss(msg.value("window_start", "")).c_str(),
+    std::printf("%-20s %s-%s %7s %10s %10s %10s %-6s %-10s %6llu\n",
+                msg.value("sensor", "?").c_str(), hhmmss(msg.value("window_start", "")).c_str(),
                 hhmmss(msg.value("window_end", "")).c_str(), count,
                 number_text(msg["mean"]).c_str(), number_text(msg["min"]).c_str(),
                 number_text(msg["max"]).c_str(), msg.value("unit", "").c_str(),
@@ -230,8 +258,10 @@ int cmd_watch(const std::vector<std::string>& args) {
     std::string topic = "townbrain/v1/#";
     int seconds = 0;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--broker" && i + 1 < args.size()) broker = args[++i];
-        else if (args[i] == "--topic" && i + 1 < args.size()) topic = args[++i];
+        if (args[i] == "--broker" && i + 1 < args.size())
+            broker = args[++i];
+        else if (args[i] == "--topic" && i + 1 < args.size())
+            topic = args[++i];
         else if (args[i] == "--seconds" && i + 1 < args.size()) {
             try {
                 seconds = std::stoi(args[++i]);
@@ -239,8 +269,11 @@ int cmd_watch(const std::vector<std::string>& args) {
                 seconds = -1;
             }
             if (seconds <= 0) return usage_error("watch: --seconds needs a positive number");
-        } else if (args[i] == "--help") { std::cout << kUsage; return 0; }
-        else return usage_error("watch: unexpected argument \"" + args[i] + "\"");
+        } else if (args[i] == "--help") {
+            std::cout << kUsage;
+            return 0;
+        } else
+            return usage_error("watch: unexpected argument \"" + args[i] + "\"");
     }
     if (broker.empty()) return usage_error("watch: --broker tcp://HOST:PORT is required");
 
@@ -254,8 +287,11 @@ int cmd_watch(const std::vector<std::string>& args) {
         print_message(m->get_topic(), m->to_string(), m->is_retained());
         std::fflush(stdout);
     });
-    auto options = mqtt::connect_options_builder().clean_session(true).keep_alive_interval(std::chrono::seconds(30))
-                       .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10)).finalize();
+    auto options = mqtt::connect_options_builder()
+                       .clean_session(true)
+                       .keep_alive_interval(std::chrono::seconds(30))
+                       .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10))
+                       .finalize();
     client.set_connected_handler([&](const std::string&) {
         try {
             client.subscribe(topic, 1);
@@ -275,9 +311,10 @@ int cmd_watch(const std::vector<std::string>& args) {
     }
     {
         std::lock_guard lock(print_mutex);
-        std::printf("watching %s on %s%s\n", topic.c_str(), broker.c_str(), seconds > 0 ? "" : " (Ctrl-C to stop)");
-        std::printf("%-20s %-17s %7s %10s %10s %10s %-6s %-10s %6s\n", "SENSOR", "WINDOW (UTC)", "COUNT",
-                    "MEAN", "MIN", "MAX", "UNIT", "QUALITY", "SEQ");
+        std::printf("watching %s on %s%s\n", topic.c_str(), broker.c_str(),
+                    seconds > 0 ? "" : " (Ctrl-C to stop)");
+        std::printf("%-20s %-17s %7s %10s %10s %10s %-6s %-10s %6s\n", "SENSOR", "WINDOW (UTC)",
+                    "COUNT", "MEAN", "MIN", "MAX", "UNIT", "QUALITY", "SEQ");
         std::fflush(stdout);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);

@@ -146,8 +146,9 @@ TEST_CASE("config error: a mistake inside a profile file names that file", "[uni
     const auto& errors = std::get<std::vector<ConfigError>>(result);
     // The water1 profile is broken; the flow and bin profiles resolve relative to dir and are
     // missing there, so look for the one error about the broken profile.
-    auto it = std::find_if(errors.begin(), errors.end(),
-                           [&](const ConfigError& e) { return e.file == dir + "/devices/broken.json"; });
+    auto it = std::find_if(errors.begin(), errors.end(), [&](const ConfigError& e) {
+        return e.file == dir + "/devices/broken.json";
+    });
     REQUIRE(it != errors.end());
     CHECK(it->pointer == "/registers/0/type");
     CHECK_THAT(it->message, Catch::Contains("must be one of \"int16\""));
@@ -169,14 +170,15 @@ TEST_CASE("config error: window shorter than the poll period", "[unit][config]")
     REQUIRE(errors.size() == 3);
     for (std::size_t i = 0; i < 3; ++i) {
         CHECK(errors[i].pointer == "/sensors/" + std::to_string(i) + "/window_s");
-        CHECK_THAT(errors[i].message, Catch::Contains("shorter than device \"water1\"'s poll period (10000 ms)"));
+        CHECK_THAT(errors[i].message,
+                   Catch::Contains("shorter than device \"water1\"'s poll period (10000 ms)"));
     }
 }
 
 TEST_CASE("config error: one RS-485 line, two baud rates", "[unit][config]") {
-    auto errors = errors_with({{"/devices/1/transport",
-                                R"({"type":"modbus-rtu","port":"/dev/ttyUSB0","baud":19200})"},
-                               {"/devices/1/unit_id", "2"}});
+    auto errors = errors_with(
+        {{"/devices/1/transport", R"({"type":"modbus-rtu","port":"/dev/ttyUSB0","baud":19200})"},
+         {"/devices/1/unit_id", "2"}});
     require_single_error(errors, "/devices/1/transport", "other line settings");
 }
 
@@ -191,7 +193,8 @@ TEST_CASE("config error: broker URI", "[unit][config]") {
 }
 
 TEST_CASE("config error: every mistake is reported, not just the first", "[unit][config]") {
-    auto errors = errors_with({{"/mqtt/keepalive_s", "0"}, {"/devices/0/transport/parity", "X"},
+    auto errors = errors_with({{"/mqtt/keepalive_s", "0"},
+                               {"/devices/0/transport/parity", "X"},
                                {"/sensors/0/window_s", "0"}});
     CHECK(errors.size() == 3);
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "buffer/outbox.hpp"
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
-
-#include "buffer/outbox.hpp"
 
 using namespace gw;
 
@@ -24,7 +24,8 @@ std::vector<OutboxMessage> messages(int n, const std::string& topic = "t/data/x"
 struct TempDb {
     std::filesystem::path dir;
     TempDb() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "towngw-outbox-XXXXXX").string();
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "towngw-outbox-XXXXXX").string();
         dir = ::mkdtemp(tmpl.data());
     }
     ~TempDb() { std::filesystem::remove_all(dir); }
@@ -33,7 +34,8 @@ struct TempDb {
 
 }  // namespace
 
-TEST_CASE("outbox: enqueue assigns consecutive seqs and peek returns them in order", "[unit][outbox]") {
+TEST_CASE("outbox: enqueue assigns consecutive seqs and peek returns them in order",
+          "[unit][outbox]") {
     Outbox box(":memory:", SyncMode::Normal);
     auto seqs = box.enqueue(messages(3));
     CHECK(seqs == std::vector<std::uint64_t>{1, 2, 3});
@@ -51,7 +53,8 @@ TEST_CASE("outbox: enqueue assigns consecutive seqs and peek returns them in ord
     CHECK(box.peek(0, 2).size() == 2);
 }
 
-TEST_CASE("outbox: ack deletes only what was acknowledged, repeats are harmless", "[unit][outbox]") {
+TEST_CASE("outbox: ack deletes only what was acknowledged, repeats are harmless",
+          "[unit][outbox]") {
     Outbox box(":memory:", SyncMode::Normal);
     box.enqueue(messages(4));
     box.ack({1, 3});

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "drivers/register_codec.hpp"
+
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "drivers/register_codec.hpp"
-
 using namespace gw::modbus;
 
-TEST_CASE("decodes the DOMAIN.md reference frame (float ABCD, uint16, float ABCD)", "[unit][codec]") {
+TEST_CASE("decodes the DOMAIN.md reference frame (float ABCD, uint16, float ABCD)",
+          "[unit][codec]") {
     // 01 03 0A | 41 A0 00 00 | 00 15 | 41 B0 00 00 -> 20.0, 21, 22.0
     const std::uint16_t words[] = {0x41A0, 0x0000, 0x0015, 0x41B0, 0x0000};
     CHECK(decode_raw(&words[0], ValueType::Float32, WordOrder::ABCD) == 20.0);
@@ -45,7 +46,8 @@ TEST_CASE("signed and unsigned integers keep their sign rules", "[unit][codec]")
     const std::uint16_t swapped = 0xFEFF;  // -2 with bytes swapped
     CHECK(decode_raw(&swapped, ValueType::Int16, WordOrder::BADC) == -2.0);
     CHECK(decode_raw(&swapped, ValueType::Int16, WordOrder::DCBA) == -2.0);
-    CHECK(decode_raw(&swapped, ValueType::Int16, WordOrder::CDAB) == static_cast<std::int16_t>(0xFEFF));
+    CHECK(decode_raw(&swapped, ValueType::Int16, WordOrder::CDAB) ==
+          static_cast<std::int16_t>(0xFEFF));
 
     const std::uint16_t minus_123456[] = {0xFFFE, 0x1DC0};  // 0xFFFE1DC0
     CHECK(decode_raw(minus_123456, ValueType::Int32, WordOrder::ABCD) == -123456.0);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "core/window_aggregator.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "core/time_format.hpp"
-#include "core/window_aggregator.hpp"
 
 using namespace gw;
 using namespace std::chrono_literals;

@@ -50,8 +50,8 @@ struct DevicePollResult {
     std::size_t device_index{0};  ///< index into the bus's device list
     std::chrono::system_clock::time_point sampled_at;
     bool ok{false};
-    std::string error;                  ///< transport/protocol error when !ok
-    std::vector<DecodedPoint> points;   ///< one per profile register, in profile order
+    std::string error;                 ///< transport/protocol error when !ok
+    std::vector<DecodedPoint> points;  ///< one per profile register, in profile order
 };
 
 struct BusStats {
@@ -61,7 +61,7 @@ struct BusStats {
 };
 
 class ModbusBus {
-public:
+  public:
     using ResultHandler = std::function<void(DevicePollResult)>;
 
     /// `on_result` runs on the bus thread; it must only hand the result over (e.g. post()).
@@ -78,7 +78,7 @@ public:
     const std::vector<PolledDevice>& devices() const { return devices_; }
     BusStats stats() const;
 
-private:
+  private:
     void run();
     DevicePollResult poll(std::size_t device_index);
     bool ensure_connected(std::string& error);

@@ -21,7 +21,7 @@ namespace {
 
 /// One client connection: read a line, answer it, repeat until the client closes.
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
-public:
+  public:
     ControlSession(local::socket socket, ControlServer::RequestHandler& handler)
         : socket_(std::move(socket)), handler_(handler) {}
 
@@ -31,11 +31,11 @@ public:
             socket_, asio::dynamic_buffer(buffer_, ControlServer::kMaxRequestBytes), '\n',
             [self](const boost::system::error_code& ec, std::size_t length) {
                 if (ec == asio::error::not_found) {
-                    self->send({{"ok", false},
-                                {"error", "request longer than " +
-                                              std::to_string(ControlServer::kMaxRequestBytes) +
-                                              " bytes"}},
-                               /*close_after=*/true);
+                    self->send(
+                        {{"ok", false},
+                         {"error", "request longer than " +
+                                       std::to_string(ControlServer::kMaxRequestBytes) + " bytes"}},
+                        /*close_after=*/true);
                     return;
                 }
                 if (ec) return;  // client went away
@@ -45,7 +45,7 @@ public:
             });
     }
 
-private:
+  private:
     void dispatch(const std::string& line) {
         const auto request = nlohmann::json::parse(line, nullptr, false);
         if (request.is_discarded() || !request.is_object()) {
@@ -54,7 +54,8 @@ private:
         }
         auto self = shared_from_this();
         try {
-            handler_(request, [self](nlohmann::json response) { self->send(std::move(response), false); });
+            handler_(request,
+                     [self](nlohmann::json response) { self->send(std::move(response), false); });
         } catch (const std::exception& e) {
             send({{"ok", false}, {"error", std::string("internal error: ") + e.what()}}, false);
         }
@@ -63,10 +64,11 @@ private:
     void send(nlohmann::json response, bool close_after) {
         auto self = shared_from_this();
         auto text = std::make_shared<std::string>(response.dump() + "\n");
-        asio::async_write(socket_, asio::buffer(*text),
-                          [self, text, close_after](const boost::system::error_code& ec, std::size_t) {
-                              if (!ec && !close_after) self->read_next();
-                          });
+        asio::async_write(
+            socket_, asio::buffer(*text),
+            [self, text, close_after](const boost::system::error_code& ec, std::size_t) {
+                if (!ec && !close_after) self->read_next();
+            });
     }
 
     local::socket socket_;
@@ -98,7 +100,8 @@ ControlServer::ControlServer(asio::io_context& io, std::string path, const std::
     acceptor_.open(local(), ec);
     if (!ec) acceptor_.bind(local::endpoint(path_), ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("cannot listen on control socket " + path_ + ": " + ec.message());
+    if (ec)
+        throw std::runtime_error("cannot listen on control socket " + path_ + ": " + ec.message());
     ::chmod(path_.c_str(), 0660);
     if (!group.empty()) {
         if (const ::group* g = ::getgrnam(group.c_str())) {
@@ -110,9 +113,13 @@ ControlServer::ControlServer(asio::io_context& io, std::string path, const std::
     }
 }
 
-ControlServer::~ControlServer() { stop(); }
+ControlServer::~ControlServer() {
+    stop();
+}
 
-void ControlServer::start() { accept(); }
+void ControlServer::start() {
+    accept();
+}
 
 void ControlServer::stop() {
     if (!acceptor_.is_open()) return;

@@ -59,9 +59,8 @@ void Gateway::start() {
         });
 
     const std::string status_topic = config_.topic_root() + "/status";
-    publisher_ = std::make_unique<PahoPublisher>(config_.mqtt, status_topic,
-                                                 offline_payload("connection_lost"),
-                                                 io_.get_executor());
+    publisher_ = std::make_unique<PahoPublisher>(
+        config_.mqtt, status_topic, offline_payload("connection_lost"), io_.get_executor());
     uplink_ = std::make_unique<Uplink>(config_.mqtt, io_.get_executor(), *outbox_, *publisher_,
                                        status_topic);
 
@@ -109,9 +108,10 @@ void Gateway::build_buses() {
                 on_poll_result(device_index, std::move(result));
             });
         };
-        buses_.push_back(std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
-        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": "
-                                      << device_indices.size() << " device(s)");
+        buses_.push_back(
+            std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
+        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": " << device_indices.size()
+                                      << " device(s)");
     }
 }
 
@@ -141,14 +141,14 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
         reading.sampled_at = result.sampled_at;
         reading.raw = point.raw;
         reading.value = point.value;
-        reading.quality = !result.ok  ? SampleQuality::CommError
+        reading.quality = !result.ok ? SampleQuality::CommError
                           : point.ok ? SampleQuality::Good
                                      : SampleQuality::DecodeError;
         if (result.ok && !point.ok)
             GW_LOG_DEBUG("modbus", "sensor " << sensor.id << ": " << point.error);
         if (sensor.fill_level && reading.quality == SampleQuality::Good)
-            reading.value = fill_percent(point.value, sensor.fill_level->empty_mm,
-                                         sensor.fill_level->full_mm);
+            reading.value =
+                fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
         SensorState& state = sensors_[sensor_index];
         state.last = reading;
         if (auto window = state.window.add(reading))
@@ -183,15 +183,16 @@ void Gateway::commit(std::vector<OutboxMessage> messages) {
     if (messages.empty()) return;
     ++commits_pending_;
     const std::size_t count = messages.size();
-    outbox_->async_enqueue(std::move(messages), [this, count](std::string error, std::vector<std::uint64_t>) {
-        --commits_pending_;
-        if (!error.empty()) {
-            ++commit_failures_;
-            GW_LOG_ERROR("outbox", "could not store " << count << " message(s): " << error);
-            return;
-        }
-        uplink_->notify_new_messages();
-    });
+    outbox_->async_enqueue(
+        std::move(messages), [this, count](std::string error, std::vector<std::uint64_t>) {
+            --commits_pending_;
+            if (!error.empty()) {
+                ++commit_failures_;
+                GW_LOG_ERROR("outbox", "could not store " << count << " message(s): " << error);
+                return;
+            }
+            uplink_->notify_new_messages();
+        });
 }
 
 OutboxMessage Gateway::window_message(std::size_t sensor_index, const WindowSummary& w) const {
@@ -225,8 +226,11 @@ OutboxMessage Gateway::window_message(std::size_t sensor_index, const WindowSumm
 nlohmann::json Gateway::sensor_list() const {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : config_.sensors)
-        list.push_back({{"id", s.id}, {"device", s.device_id}, {"metric", s.metric},
-                        {"unit", s.unit}, {"window_s", s.window.count()}});
+        list.push_back({{"id", s.id},
+                        {"device", s.device_id},
+                        {"metric", s.metric},
+                        {"unit", s.unit},
+                        {"window_s", s.window.count()}});
     return list;
 }
 
@@ -260,8 +264,8 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
         return;
     }
     if (*cmd != "status") {
-        reply({{"ok", false}, {"error", "unknown command \"" + cmd->get<std::string>() +
-                                            "\" (known: status)"}});
+        reply({{"ok", false},
+               {"error", "unknown command \"" + cmd->get<std::string>() + "\" (known: status)"}});
         return;
     }
     outbox_->async_stats([this, reply = std::move(reply)](OutboxStats outbox) {
@@ -274,12 +278,9 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                                  std::chrono::steady_clock::now() - started_steady_)
                                  .count();
         const UplinkStats& up = uplink_->stats();
-        status["mqtt"] = {{"connected", up.connected},
-                          {"broker", uplink_->broker()},
-                          {"published", up.published},
-                          {"inflight", up.inflight},
-                          {"connects", up.connects},
-                          {"connection_losses", up.connection_losses},
+        status["mqtt"] = {{"connected", up.connected},  {"broker", uplink_->broker()},
+                          {"published", up.published},  {"inflight", up.inflight},
+                          {"connects", up.connects},    {"connection_losses", up.connection_losses},
                           {"last_error", up.last_error}};
         status["outbox"] = {{"depth", outbox.depth},
                             {"last_seq", outbox.last_seq},
@@ -288,9 +289,9 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
         for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
             const auto& s = config_.sensors[i];
             const auto& last = sensors_[i].last;
-            nlohmann::json entry = {{"id", s.id},         {"device", s.device_id},
-                                    {"metric", s.metric}, {"unit", s.unit},
-                                    {"last", nullptr},    {"quality", "no_data"},
+            nlohmann::json entry = {{"id", s.id},           {"device", s.device_id},
+                                    {"metric", s.metric},   {"unit", s.unit},
+                                    {"last", nullptr},      {"quality", "no_data"},
                                     {"updated_at", nullptr}};
             if (last) {
                 if (last->quality == SampleQuality::Good) entry["last"] = last->value;
@@ -326,11 +327,14 @@ void Gateway::stop() {
     // Open windows are committed as partial rather than lost.
     std::vector<OutboxMessage> closed;
     for (std::size_t i = 0; i < sensors_.size(); ++i)
-        if (auto window = sensors_[i].window.close_now()) closed.push_back(window_message(i, *window));
+        if (auto window = sensors_[i].window.close_now())
+            closed.push_back(window_message(i, *window));
     if (!closed.empty()) {
-        outbox_->async_enqueue(std::move(closed), [](std::string error, std::vector<std::uint64_t>) {
-            if (!error.empty()) GW_LOG_ERROR("outbox", "could not store final windows: " << error);
-        });
+        outbox_->async_enqueue(
+            std::move(closed), [](std::string error, std::vector<std::uint64_t>) {
+                if (!error.empty())
+                    GW_LOG_ERROR("outbox", "could not store final windows: " << error);
+            });
     }
     auto finished = std::make_shared<bool>(false);
     auto finish = [this, finished] {

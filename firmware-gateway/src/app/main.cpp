@@ -16,7 +16,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: towngwd --config FILE [--set /json/pointer=VALUE]... [--log-level LEVEL]
+constexpr const char* kUsage =
+    R"(usage: towngwd --config FILE [--set /json/pointer=VALUE]... [--log-level LEVEL]
        towngwd --check-config FILE [--set /json/pointer=VALUE]...
        towngwd --version | --help
 
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
             const char* v = value("--set");
             gw::ConfigOverride o;
             if (v == nullptr || !gw::parse_override(v, o))
-                return usage_error("--set needs /json/pointer=VALUE, e.g. --set /mqtt/keepalive_s=10");
+                return usage_error(
+                    "--set needs /json/pointer=VALUE, e.g. --set /mqtt/keepalive_s=10");
             overrides.push_back(o);
         } else if (arg == "--log-level") {
             const char* v = value("--log-level");
@@ -96,7 +98,8 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    gw::log::set_level(*gw::log::parse_level(log_level.empty() ? config.gateway.log_level : log_level));
+    gw::log::set_level(
+        *gw::log::parse_level(log_level.empty() ? config.gateway.log_level : log_level));
     // A broker or sensor closing its socket must not kill us; writes report EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
 

@@ -47,13 +47,15 @@ Outbox::Outbox(const std::string& path, SyncMode sync) {
         exec(sync == SyncMode::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         migrate();
         insert_ = prepare("INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
-        peek_ = prepare("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+        peek_ =
+            prepare("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
         delete_ = prepare("DELETE FROM outbox WHERE seq = ?");
         save_seq_ = prepare("UPDATE meta SET value = ? WHERE key = 'last_seq'");
 
-        sqlite3_stmt* q = prepare("SELECT (SELECT COUNT(*) FROM outbox),"
-                                  " (SELECT value FROM meta WHERE key = 'last_seq'),"
-                                  " (SELECT IFNULL(MAX(seq), 0) FROM outbox)");
+        sqlite3_stmt* q = prepare(
+            "SELECT (SELECT COUNT(*) FROM outbox),"
+            " (SELECT value FROM meta WHERE key = 'last_seq'),"
+            " (SELECT IFNULL(MAX(seq), 0) FROM outbox)");
         if (sqlite3_step(q) == SQLITE_ROW) {
             stats_.depth = static_cast<std::uint64_t>(sqlite3_column_int64(q, 0));
             // The counter can never be below a stored row, whatever happened to meta.
@@ -67,7 +69,9 @@ Outbox::Outbox(const std::string& path, SyncMode sync) {
     }
 }
 
-Outbox::~Outbox() { close(); }
+Outbox::~Outbox() {
+    close();
+}
 
 void Outbox::close() {
     for (sqlite3_stmt* s : {insert_, peek_, delete_, save_seq_}) sqlite3_finalize(s);
@@ -134,8 +138,8 @@ std::vector<std::uint64_t> Outbox::enqueue(std::vector<OutboxMessage> messages) 
             const std::string payload = message.body.dump();
             StatementReset reset{insert_};
             sqlite3_bind_int64(insert_, 1, static_cast<sqlite3_int64>(seq));
-            sqlite3_bind_text(insert_, 2, message.topic.data(), static_cast<int>(message.topic.size()),
-                              SQLITE_TRANSIENT);
+            sqlite3_bind_text(insert_, 2, message.topic.data(),
+                              static_cast<int>(message.topic.size()), SQLITE_TRANSIENT);
             sqlite3_bind_text(insert_, 3, payload.data(), static_cast<int>(payload.size()),
                               SQLITE_TRANSIENT);
             sqlite3_bind_int64(insert_, 4, now_ms);

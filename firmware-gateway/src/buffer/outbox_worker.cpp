@@ -7,14 +7,15 @@ namespace gw {
 
 namespace asio = boost::asio;
 
-OutboxWorker::OutboxWorker(const std::string& path, SyncMode sync,
-                           asio::any_io_executor results)
+OutboxWorker::OutboxWorker(const std::string& path, SyncMode sync, asio::any_io_executor results)
     : outbox_(std::make_unique<Outbox>(path, sync)),
       results_(std::move(results)),
       work_(asio::make_work_guard(db_context_)),
       thread_([this] { db_context_.run(); }) {}
 
-OutboxWorker::~OutboxWorker() { stop(); }
+OutboxWorker::~OutboxWorker() {
+    stop();
+}
 
 void OutboxWorker::stop() {
     work_.reset();
@@ -22,20 +23,20 @@ void OutboxWorker::stop() {
 }
 
 void OutboxWorker::async_enqueue(std::vector<OutboxMessage> messages, EnqueueHandler handler) {
-    asio::post(db_context_, [this, messages = std::move(messages),
-                             handler = std::move(handler)]() mutable {
-        std::string error;
-        std::vector<std::uint64_t> seqs;
-        try {
-            seqs = outbox_->enqueue(std::move(messages));
-        } catch (const std::exception& e) {
-            error = e.what();
-        }
-        asio::post(results_, [handler = std::move(handler), error = std::move(error),
-                              seqs = std::move(seqs)]() mutable {
-            handler(std::move(error), std::move(seqs));
-        });
-    });
+    asio::post(db_context_,
+               [this, messages = std::move(messages), handler = std::move(handler)]() mutable {
+                   std::string error;
+                   std::vector<std::uint64_t> seqs;
+                   try {
+                       seqs = outbox_->enqueue(std::move(messages));
+                   } catch (const std::exception& e) {
+                       error = e.what();
+                   }
+                   asio::post(results_, [handler = std::move(handler), error = std::move(error),
+                                         seqs = std::move(seqs)]() mutable {
+                       handler(std::move(error), std::move(seqs));
+                   });
+               });
 }
 
 void OutboxWorker::async_peek(std::uint64_t after_seq, std::size_t limit, PeekHandler handler) {

@@ -15,8 +15,8 @@
 namespace gw {
 
 struct GatewayIdentity {
-    std::string town_id;     ///< "town_id", topic-safe id
-    std::string gateway_id;  ///< "gateway_id", topic-safe id, unique in the town
+    std::string town_id;            ///< "town_id", topic-safe id
+    std::string gateway_id;         ///< "gateway_id", topic-safe id, unique in the town
     std::string log_level{"info"};  ///< "log_level": debug|info|warn|error
 };
 
@@ -37,7 +37,7 @@ enum class SyncMode : std::uint8_t { Normal, Full };
 
 struct StorageConfig {
     std::string path{"/var/lib/towngw/outbox.db"};  ///< "path"
-    SyncMode synchronous{SyncMode::Normal};        ///< "synchronous": "normal" | "full"
+    SyncMode synchronous{SyncMode::Normal};         ///< "synchronous": "normal" | "full"
 };
 
 struct ControlConfig {
@@ -46,14 +46,14 @@ struct ControlConfig {
 };
 
 struct DeviceConfig {
-    std::string id;                   ///< "id"
-    std::string profile_file;         ///< "profile": path (relative to the config file), or
-                                      ///< empty when "registers" are given inline
+    std::string id;            ///< "id"
+    std::string profile_file;  ///< "profile": path (relative to the config file), or
+                               ///< empty when "registers" are given inline
     modbus::DeviceProfile profile;
-    modbus::Endpoint endpoint;        ///< "transport"
-    int unit_id{1};                   ///< "unit_id": 1..247 (TCP: 0..255)
-    std::chrono::milliseconds poll_period{1000};       ///< "poll_ms"
-    std::chrono::milliseconds response_timeout{500};   ///< "timeout_ms"
+    modbus::Endpoint endpoint;                        ///< "transport"
+    int unit_id{1};                                   ///< "unit_id": 1..247 (TCP: 0..255)
+    std::chrono::milliseconds poll_period{1000};      ///< "poll_ms"
+    std::chrono::milliseconds response_timeout{500};  ///< "timeout_ms"
 };
 
 struct FillLevel {
@@ -62,14 +62,14 @@ struct FillLevel {
 };
 
 struct SensorConfig {
-    std::string id;               ///< "id", topic-safe
-    std::string device_id;        ///< "device"
-    std::string register_name;    ///< "register": a point of the device's profile
-    std::size_t device_index{0};  ///< resolved
-    std::size_t register_index{0};///< resolved
-    std::chrono::seconds window{60};  ///< "window_s"
-    std::string metric;           ///< "metric", default from the profile (or "fill_level")
-    std::string unit;             ///< "unit", default from the profile (or "%")
+    std::string id;                       ///< "id", topic-safe
+    std::string device_id;                ///< "device"
+    std::string register_name;            ///< "register": a point of the device's profile
+    std::size_t device_index{0};          ///< resolved
+    std::size_t register_index{0};        ///< resolved
+    std::chrono::seconds window{60};      ///< "window_s"
+    std::string metric;                   ///< "metric", default from the profile (or "fill_level")
+    std::string unit;                     ///< "unit", default from the profile (or "%")
     std::optional<FillLevel> fill_level;  ///< "fill_level": derive bin fill % from a distance
 };
 

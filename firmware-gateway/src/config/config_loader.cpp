@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -45,7 +45,7 @@ std::string plain_list(const std::vector<std::string>& items) {
 
 /// Reads typed values out of one JSON document and records every problem with its pointer.
 class Checker {
-public:
+  public:
     Checker(std::string file, std::vector<ConfigError>& errors)
         : file_(std::move(file)), errors_(errors) {}
 
@@ -99,13 +99,16 @@ public:
             bool required) {
         std::string value;
         if (!string(obj, key, p, value, required)) return false;
-        const bool valid = value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
-                               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                                      c == '-' || c == '.';
-                           });
+        const bool valid =
+            value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+                       c == '.';
+            });
         if (!valid) {
-            error(p / key, "must be 1-64 characters of A-Z a-z 0-9 _ - . (it is used in MQTT "
-                           "topics), got \"" + value + "\"");
+            error(p / key,
+                  "must be 1-64 characters of A-Z a-z 0-9 _ - . (it is used in MQTT "
+                  "topics), got \"" +
+                      value + "\"");
             return false;
         }
         out = value;
@@ -161,8 +164,8 @@ public:
                 const std::vector<std::string>& choices, bool required) {
         const json* v = member(obj, key, p, required);
         if (v == nullptr) return false;
-        if (!v->is_string() || std::find(choices.begin(), choices.end(),
-                                         v->get<std::string>()) == choices.end()) {
+        if (!v->is_string() ||
+            std::find(choices.begin(), choices.end(), v->get<std::string>()) == choices.end()) {
             error(p / key, "must be one of " + quoted_list(choices));
             return false;
         }
@@ -186,7 +189,7 @@ public:
         return true;
     }
 
-private:
+  private:
     std::string file_;
     std::vector<ConfigError>& errors_;
 };
@@ -220,8 +223,9 @@ std::optional<json> parse_json(const std::string& text, Checker& check) {
 
 void parse_register(const json& j, const Pointer& p, Checker& check, modbus::RegisterSpec& spec) {
     if (!check.object(j, p)) return;
-    check.only_keys(j, p, {"name", "table", "address", "type", "word_order", "scale", "offset",
-                           "decimals_register", "unit", "metric", "description"});
+    check.only_keys(j, p,
+                    {"name", "table", "address", "type", "word_order", "scale", "offset",
+                     "decimals_register", "unit", "metric", "description"});
     check.id(j, "name", p, spec.name, true);
     std::string text;
     if (check.one_of(j, "table", p, text, {"holding", "input"}, false))
@@ -248,8 +252,8 @@ void parse_register(const json& j, const Pointer& p, Checker& check, modbus::Reg
     if (type_ok && j.contains("address")) {
         const int last = spec.address + modbus::register_count(spec.type) - 1;
         if (last > 65535)
-            check.error(p / "address", "a " + std::string(modbus::to_string(spec.type)) +
-                                           " at " + std::to_string(spec.address) +
+            check.error(p / "address", "a " + std::string(modbus::to_string(spec.type)) + " at " +
+                                           std::to_string(spec.address) +
                                            " runs past register 65535");
         if (spec.decimals_register && *spec.decimals_register >= spec.address &&
             *spec.decimals_register <= last)
@@ -259,7 +263,8 @@ void parse_register(const json& j, const Pointer& p, Checker& check, modbus::Reg
 
 /// A profile object: {"model", "description", "registers": [...]}. Used for profile files and
 /// for devices with inline registers (then `p` points at the device).
-void parse_profile(const json& j, const Pointer& p, Checker& check, modbus::DeviceProfile& profile) {
+void parse_profile(const json& j, const Pointer& p, Checker& check,
+                   modbus::DeviceProfile& profile) {
     if (j.contains("model")) check.string(j, "model", p, profile.model, false);
     if (j.contains("description")) check.string(j, "description", p, profile.description, false);
     const json* registers = check.member(j, "registers", p, true);
@@ -277,8 +282,8 @@ void parse_profile(const json& j, const Pointer& p, Checker& check, modbus::Devi
             auto [it, inserted] = seen.emplace(spec.name, i);
             if (!inserted)
                 check.error(rp / i / "name", "duplicate register name \"" + spec.name +
-                                                 "\" (also at " +
-                                                 pointer_text(rp / it->second) + ")");
+                                                 "\" (also at " + pointer_text(rp / it->second) +
+                                                 ")");
         }
         profile.registers.push_back(std::move(spec));
     }
@@ -300,18 +305,18 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
     const Pointer p = Pointer{} / "mqtt";
     const json* j = check.member(root, "mqtt", Pointer{}, true);
     if (j == nullptr || !check.object(*j, p)) return;
-    check.only_keys(*j, p, {"broker", "client_id", "topic_prefix", "username", "password",
-                            "keepalive_s", "connect_timeout_s", "reconnect_min_s",
-                            "reconnect_max_s", "max_inflight"});
+    check.only_keys(*j, p,
+                    {"broker", "client_id", "topic_prefix", "username", "password", "keepalive_s",
+                     "connect_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_inflight"});
     if (check.string(*j, "broker", p, mqtt.broker, true)) {
         const auto colon = mqtt.broker.rfind(':');
-        const bool scheme_ok = mqtt.broker.rfind("tcp://", 0) == 0 ||
-                               mqtt.broker.rfind("mqtt://", 0) == 0;
+        const bool scheme_ok =
+            mqtt.broker.rfind("tcp://", 0) == 0 || mqtt.broker.rfind("mqtt://", 0) == 0;
         if (!scheme_ok || colon == std::string::npos || colon < 6 ||
             mqtt.broker.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
             colon + 1 == mqtt.broker.size())
-            check.error(p / "broker", "must look like tcp://HOST:PORT, got \"" + mqtt.broker +
-                                          "\"");
+            check.error(p / "broker",
+                        "must look like tcp://HOST:PORT, got \"" + mqtt.broker + "\"");
     }
     if (j->contains("client_id")) check.id(*j, "client_id", p, mqtt.client_id, false);
     if (j->contains("topic_prefix") &&
@@ -319,8 +324,9 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
         const auto& prefix = mqtt.topic_prefix;
         if (prefix.find_first_of("+#") != std::string::npos || prefix.front() == '/' ||
             prefix.back() == '/' || prefix.find("//") != std::string::npos)
-            check.error(p / "topic_prefix", "must be topic levels without wildcards or empty "
-                                            "levels, e.g. \"townbrain/v1\"");
+            check.error(p / "topic_prefix",
+                        "must be topic levels without wildcards or empty "
+                        "levels, e.g. \"townbrain/v1\"");
     }
     if (j->contains("username")) check.string(*j, "username", p, mqtt.username, false);
     if (j->contains("password")) check.string(*j, "password", p, mqtt.password, false);
@@ -385,8 +391,9 @@ void parse_transport(const json& j, const Pointer& p, Checker& check, DeviceConf
 void parse_device(const json& j, const Pointer& p, Checker& check, const std::string& config_dir,
                   std::vector<ConfigError>& errors, DeviceConfig& device) {
     if (!check.object(j, p)) return;
-    check.only_keys(j, p, {"id", "profile", "registers", "model", "description", "transport",
-                           "unit_id", "poll_ms", "timeout_ms"});
+    check.only_keys(j, p,
+                    {"id", "profile", "registers", "model", "description", "transport", "unit_id",
+                     "poll_ms", "timeout_ms"});
     check.id(j, "id", p, device.id, true);
 
     const bool has_profile = j.contains("profile");
@@ -445,7 +452,8 @@ void check_buses(const std::vector<DeviceConfig>& devices, Checker& check) {
                     check.error(devices_ptr / i / "transport",
                                 "serial port " + rtu->port + " is also used by device \"" +
                                     devices[it->second].id + "\" with other line settings (" +
-                                    modbus::describe(other) + "); one RS-485 line has one baud "
+                                    modbus::describe(other) +
+                                    "); one RS-485 line has one baud "
                                     "rate and framing");
             }
         } else {
@@ -469,8 +477,9 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
     std::int64_t window_s = 0;
     if (check.integer(j, "window_s", p, window_s, 1, 86400, false)) {
         if (86400 % window_s != 0)
-            check.error(p / "window_s", "must divide a day (86400 s) so windows align to "
-                                        "wall-clock boundaries, e.g. 5, 60, 300, 600, 3600");
+            check.error(p / "window_s",
+                        "must divide a day (86400 s) so windows align to "
+                        "wall-clock boundaries, e.g. 5, 60, 300, 600, 3600");
         else
             sensor.window = std::chrono::seconds(window_s);
     }
@@ -482,12 +491,14 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
             FillLevel fill;
             const bool ok = check.number(f, "empty_mm", fp, fill.empty_mm, true) &
                             check.number(f, "full_mm", fp, fill.full_mm, true);
-            if (ok && fill.full_mm < 0) check.error(fp / "full_mm", "must not be negative");
+            if (ok && fill.full_mm < 0)
+                check.error(fp / "full_mm", "must not be negative");
             else if (ok && fill.full_mm >= fill.empty_mm)
                 check.error(fp / "full_mm", "must be less than empty_mm (" +
                                                 json(fill.empty_mm).dump() +
                                                 "): the sensor is above the bin");
-            else if (ok) sensor.fill_level = fill;
+            else if (ok)
+                sensor.fill_level = fill;
         }
     }
 
@@ -498,8 +509,8 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
         if (it == devices.end()) {
             std::vector<std::string> ids;
             for (const auto& d : devices) ids.push_back(d.id);
-            check.error(p / "device", "no device has id \"" + device_id + "\" (devices: " +
-                                          plain_list(ids) + ")");
+            check.error(p / "device", "no device has id \"" + device_id +
+                                          "\" (devices: " + plain_list(ids) + ")");
         } else {
             sensor.device_id = device_id;
             sensor.device_index = static_cast<std::size_t>(it - devices.begin());
@@ -513,8 +524,8 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
                     std::vector<std::string> names;
                     for (const auto& r : registers) names.push_back(r.name);
                     check.error(p / "register", "device \"" + device_id + "\" has no register \"" +
-                                                    sensor.register_name + "\" (registers: " +
-                                                    plain_list(names) + ")");
+                                                    sensor.register_name +
+                                                    "\" (registers: " + plain_list(names) + ")");
                 } else {
                     sensor.register_index = static_cast<std::size_t>(reg - registers.begin());
                     sensor.metric = sensor.fill_level ? "fill_level" : reg->metric;
@@ -560,7 +571,8 @@ void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
         json& container = doc[parent];
         if (container.is_array()) {
             const std::string& last = ptr.back();
-            const bool numeric = !last.empty() && last.find_first_not_of("0123456789") == std::string::npos;
+            const bool numeric =
+                !last.empty() && last.find_first_not_of("0123456789") == std::string::npos;
             if (!numeric || std::stoull(last) > container.size()) {
                 errors.push_back({"--set", o.pointer,
                                   "index out of range: " + pointer_text(parent) + " has " +
@@ -574,7 +586,9 @@ void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
 
 }  // namespace
 
-std::string ConfigError::to_string() const { return "error: " + file + ": " + pointer + ": " + message; }
+std::string ConfigError::to_string() const {
+    return "error: " + file + ": " + pointer + ": " + message;
+}
 
 bool parse_override(const std::string& argument, ConfigOverride& out) {
     const auto eq = argument.find('=');
@@ -603,7 +617,8 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
 
     Config config;
     config.source_file = path;
-    check.only_keys(*doc, Pointer{}, {"gateway", "mqtt", "storage", "control", "devices", "sensors"});
+    check.only_keys(*doc, Pointer{},
+                    {"gateway", "mqtt", "storage", "control", "devices", "sensors"});
     parse_gateway(*doc, check, config.gateway);
     parse_mqtt(*doc, check, config.mqtt);
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())

@@ -30,7 +30,8 @@ struct ConfigOverride {
 using ConfigResult = std::variant<Config, std::vector<ConfigError>>;
 
 /// Reads `path`, applies `overrides`, validates everything (device profiles included).
-ConfigResult load_config(const std::string& path, const std::vector<ConfigOverride>& overrides = {});
+ConfigResult load_config(const std::string& path,
+                         const std::vector<ConfigOverride>& overrides = {});
 
 /// Same, from text already in memory (`path` names it in errors and anchors relative profile
 /// paths).

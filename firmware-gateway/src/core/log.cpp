@@ -17,27 +17,39 @@ std::mutex g_write_mutex;  // bus threads log too
 
 const char* level_name(Level level) {
     switch (level) {
-        case Level::Debug: return "debug";
-        case Level::Info: return "info";
-        case Level::Warn: return "warn";
-        case Level::Error: return "error";
+        case Level::Debug:
+            return "debug";
+        case Level::Info:
+            return "info";
+        case Level::Warn:
+            return "warn";
+        case Level::Error:
+            return "error";
     }
     return "?";
 }
 
 int sd_priority(Level level) {
     switch (level) {
-        case Level::Debug: return 7;
-        case Level::Info: return 6;
-        case Level::Warn: return 4;
-        case Level::Error: return 3;
+        case Level::Debug:
+            return 7;
+        case Level::Info:
+            return 6;
+        case Level::Warn:
+            return 4;
+        case Level::Error:
+            return 3;
     }
     return 6;
 }
 }  // namespace
 
-void set_level(Level level) { g_level = level; }
-Level level() { return g_level; }
+void set_level(Level level) {
+    g_level = level;
+}
+Level level() {
+    return g_level;
+}
 
 std::optional<Level> parse_level(std::string_view text) {
     if (text == "debug") return Level::Debug;

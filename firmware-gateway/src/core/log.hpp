@@ -19,13 +19,13 @@ void write(Level level, std::string_view tag, const std::string& message);
 
 }  // namespace gw::log
 
-#define GW_LOG(lvl, tag, expr)                                         \
-    do {                                                               \
+#define GW_LOG(lvl, tag, expr)                                               \
+    do {                                                                     \
         if (static_cast<int>(lvl) >= static_cast<int>(::gw::log::level())) { \
-            std::ostringstream gw_log_stream_;                         \
-            gw_log_stream_ << expr;                                    \
-            ::gw::log::write(lvl, tag, gw_log_stream_.str());          \
-        }                                                              \
+            std::ostringstream gw_log_stream_;                               \
+            gw_log_stream_ << expr;                                          \
+            ::gw::log::write(lvl, tag, gw_log_stream_.str());                \
+        }                                                                    \
     } while (0)
 #define GW_LOG_DEBUG(tag, expr) GW_LOG(::gw::log::Level::Debug, tag, expr)
 #define GW_LOG_INFO(tag, expr) GW_LOG(::gw::log::Level::Info, tag, expr)

@@ -7,19 +7,26 @@ namespace gw {
 
 const char* to_string(SampleQuality quality) {
     switch (quality) {
-        case SampleQuality::Good: return "good";
-        case SampleQuality::CommError: return "comm_error";
-        case SampleQuality::DecodeError: return "decode_error";
+        case SampleQuality::Good:
+            return "good";
+        case SampleQuality::CommError:
+            return "comm_error";
+        case SampleQuality::DecodeError:
+            return "decode_error";
     }
     return "?";
 }
 
 const char* to_string(WindowQuality quality) {
     switch (quality) {
-        case WindowQuality::Good: return "good";
-        case WindowQuality::Partial: return "partial";
-        case WindowQuality::CommError: return "comm_error";
-        case WindowQuality::NoData: return "no_data";
+        case WindowQuality::Good:
+            return "good";
+        case WindowQuality::Partial:
+            return "partial";
+        case WindowQuality::CommError:
+            return "comm_error";
+        case WindowQuality::NoData:
+            return "no_data";
     }
     return "?";
 }
@@ -34,8 +41,8 @@ WindowAggregator::WindowAggregator(std::chrono::seconds window,
                                    std::chrono::milliseconds sample_period,
                                    double coverage_threshold)
     : window_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(window).count()),
-      expected_(static_cast<std::uint32_t>(
-          std::max<std::int64_t>(1, window_ms_ / std::max<std::int64_t>(1, sample_period.count())))),
+      expected_(static_cast<std::uint32_t>(std::max<std::int64_t>(
+          1, window_ms_ / std::max<std::int64_t>(1, sample_period.count())))),
       coverage_threshold_(coverage_threshold) {}
 
 std::int64_t WindowAggregator::align(std::int64_t t_ms) const {

@@ -22,17 +22,17 @@ enum class WindowQuality : std::uint8_t {
 const char* to_string(WindowQuality quality);
 
 struct WindowSummary {
-    std::int64_t start_ms{0};  ///< Unix ms, inclusive
-    std::int64_t end_ms{0};    ///< Unix ms, exclusive
-    std::uint32_t count{0};    ///< good samples
-    std::uint32_t failed{0};   ///< samples whose quality was not Good
-    std::uint32_t expected{0}; ///< polls a full window should see
+    std::int64_t start_ms{0};                    ///< Unix ms, inclusive
+    std::int64_t end_ms{0};                      ///< Unix ms, exclusive
+    std::uint32_t count{0};                      ///< good samples
+    std::uint32_t failed{0};                     ///< samples whose quality was not Good
+    std::uint32_t expected{0};                   ///< polls a full window should see
     std::optional<double> min, max, mean, last;  ///< over good samples; empty when count == 0
     WindowQuality quality{WindowQuality::NoData};
 };
 
 class WindowAggregator {
-public:
+  public:
     using TimePoint = std::chrono::system_clock::time_point;
 
     /// `coverage_threshold`: fraction of `expected` good samples a window needs to be Good.
@@ -54,7 +54,7 @@ public:
     std::int64_t window_ms() const { return window_ms_; }
     std::uint32_t expected() const { return expected_; }
 
-private:
+  private:
     struct Accumulator {
         std::int64_t start_ms{0};
         std::uint32_t count{0};

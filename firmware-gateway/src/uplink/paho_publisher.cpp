@@ -11,13 +11,13 @@ namespace asio = boost::asio;
 
 /// One listener object per kind of operation; Paho calls it on its own thread.
 class PahoPublisher::Listener final : public mqtt::iaction_listener {
-public:
+  public:
     using Callback = std::function<void(const mqtt::token&, bool ok)>;
     explicit Listener(Callback callback) : callback_(std::move(callback)) {}
     void on_success(const mqtt::token& token) override { callback_(token, true); }
     void on_failure(const mqtt::token& token) override { callback_(token, false); }
 
-private:
+  private:
     Callback callback_;
 };
 
@@ -28,8 +28,8 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
       will_payload_(std::move(will_payload)),
       executor_(std::move(executor)) {
     // nullptr persistence = MQTTCLIENT_PERSISTENCE_NONE; offline buffering stays off (default).
-    client_ = std::make_unique<mqtt::async_client>(config_.broker, config_.client_id,
-                                                   static_cast<mqtt::iclient_persistence*>(nullptr));
+    client_ = std::make_unique<mqtt::async_client>(
+        config_.broker, config_.client_id, static_cast<mqtt::iclient_persistence*>(nullptr));
 
     auto post = [this](std::function<void()> event) {
         // Runs on Paho's thread: copy what is needed and hand over.
@@ -37,7 +37,8 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
     };
     client_->set_connection_lost_handler([this, post](const std::string& cause) {
         post([this, cause] {
-            if (events_.on_connection_lost) events_.on_connection_lost(cause.empty() ? "connection lost" : cause);
+            if (events_.on_connection_lost)
+                events_.on_connection_lost(cause.empty() ? "connection lost" : cause);
         });
     });
     connect_listener_ = std::make_unique<Listener>([this, post](const mqtt::token& token, bool ok) {
@@ -52,7 +53,8 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
         });
     });
     publish_listener_ = std::make_unique<Listener>([this, post](const mqtt::token& token, bool ok) {
-        const auto tag = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
+        const auto tag =
+            static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
         post([this, tag, ok] {
             if (events_.on_publish_done) events_.on_publish_done(tag, ok);
         });
@@ -100,9 +102,10 @@ bool PahoPublisher::publish(const std::string& topic, const std::string& payload
 
 void PahoPublisher::disconnect(int timeout_ms, std::function<void()> done) {
     auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
-    disconnect_listener_ = std::make_unique<Listener>([this, shared_done](const mqtt::token&, bool) {
-        asio::post(executor_, [shared_done] { (*shared_done)(); });
-    });
+    disconnect_listener_ =
+        std::make_unique<Listener>([this, shared_done](const mqtt::token&, bool) {
+            asio::post(executor_, [shared_done] { (*shared_done)(); });
+        });
     try {
         if (!client_->is_connected()) throw mqtt::exception(-3);
         client_->disconnect(timeout_ms, nullptr, *disconnect_listener_);

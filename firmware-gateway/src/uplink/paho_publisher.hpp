@@ -4,9 +4,10 @@
 // on Paho's threads; each one only posts a copied event to the gateway's executor.
 #pragma once
 
+#include <mqtt/async_client.h>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <memory>
-#include <mqtt/async_client.h>
 
 #include "config/config.hpp"
 #include "uplink/publisher.hpp"
@@ -14,7 +15,7 @@
 namespace gw {
 
 class PahoPublisher final : public Publisher {
-public:
+  public:
     /// `will_topic`/`will_payload`: retained QoS 1 last will, sent by the broker if we vanish.
     PahoPublisher(const MqttConfig& config, std::string will_topic, std::string will_payload,
                   boost::asio::any_io_executor executor);
@@ -26,7 +27,7 @@ public:
                  std::uint64_t tag) override;
     void disconnect(int timeout_ms, std::function<void()> done) override;
 
-private:
+  private:
     class Listener;
 
     MqttConfig config_;

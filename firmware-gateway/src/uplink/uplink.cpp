@@ -68,7 +68,9 @@ void Uplink::on_disconnected(const std::string& reason) {
     });
 }
 
-void Uplink::notify_new_messages() { pump(); }
+void Uplink::notify_new_messages() {
+    pump();
+}
 
 void Uplink::pump() {
     if (state_ != State::Connected) return;

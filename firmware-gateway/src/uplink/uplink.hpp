@@ -36,7 +36,7 @@ struct UplinkStats {
 };
 
 class Uplink {
-public:
+  public:
     Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, OutboxWorker& outbox,
            Publisher& publisher, std::string status_topic);
 
@@ -50,7 +50,7 @@ public:
     const UplinkStats& stats() const { return stats_; }
     const std::string& broker() const { return config_.broker; }
 
-private:
+  private:
     enum class State { Idle, Connecting, Connected, BackingOff, ShuttingDown };
     static constexpr std::uint64_t kStatusTag = 0;  // outbox seqs start at 1
 
@@ -72,7 +72,7 @@ private:
     boost::asio::steady_timer retry_timer_;
     int backoff_s_{0};
 
-    std::uint64_t cursor_{0};          ///< highest seq handed to the publisher this session
+    std::uint64_t cursor_{0};  ///< highest seq handed to the publisher this session
     std::set<std::uint64_t> inflight_;
     bool peek_pending_{false};
     bool more_pending_{false};         ///< new rows arrived while a peek was running
