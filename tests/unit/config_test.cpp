@@ -199,7 +199,7 @@ TEST_CASE("config error: every mistake is reported, not just the first", "[unit]
     CHECK(errors.size() == 3);
 }
 
-TEST_CASE("--set overrides: values, strings and bad pointers", "[unit][config]") {
+TEST_CASE("config overrides (--set): values, strings and bad pointers", "[unit][config]") {
     auto result = load_config_text(demo_text(), kDemoPath,
                                    {{"/mqtt/broker", "tcp://127.0.0.1:4242"},
                                     {"/devices/1/transport/port", "1502"},

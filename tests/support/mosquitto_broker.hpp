@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// A private mosquitto on 127.0.0.1 for one test: own config, own port, own log, stopped by PID.
+#pragma once
+
+#include "child_process.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace gw::test {
+
+class MosquittoBroker {
+public:
+    /// Writes mosquitto.conf into dir and starts the broker on a free port. Throws (with the
+    /// broker log) if it does not accept connections within 10 s after 3 attempts.
+    explicit MosquittoBroker(std::filesystem::path dir);
+    ~MosquittoBroker() = default;
+    MosquittoBroker(const MosquittoBroker&) = delete;
+    MosquittoBroker& operator=(const MosquittoBroker&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    /// "tcp://127.0.0.1:PORT"
+    std::string uri() const;
+    bool running() const;
+    /// Stops the broker (SIGTERM, then SIGKILL) and reaps it. The port is kept.
+    void stop();
+    /// Starts the broker again on the same port (for outage tests). Throws on failure.
+    void start();
+    std::string log_text() const;
+
+private:
+    bool launch();  // one attempt on port_; true when it accepts connections
+
+    std::filesystem::path dir_;
+    std::uint16_t port_ = 0;
+    std::unique_ptr<ChildProcess> proc_;
+};
+
+/// Absolute path of the mosquitto binary (MOSQUITTO_BIN compile definition or PATH lookup).
+std::string mosquitto_bin();
+
+}  // namespace gw::test

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "mqtt_collector.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <stdexcept>
+
+namespace gw::test {
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+
+std::string unique_client_id()
+{
+    static std::atomic<unsigned> counter{0};
+    return "towngw-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+}  // namespace
+
+MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& filter,
+                             bool clean_session, const std::string& client_id)
+    : client_id_(client_id.empty() ? unique_client_id() : client_id),
+      client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_))
+{
+    client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+        ReceivedMessage m;
+        m.topic = msg->get_topic();
+        m.payload = msg->get_payload_str();
+        auto j = nlohmann::json::parse(m.payload, nullptr, false);
+        if (!j.is_discarded()) {
+            m.json = std::move(j);
+        }
+        m.retained = msg->is_retained();
+        m.qos = msg->get_qos();
+        m.received_at = std::chrono::steady_clock::now();
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            messages_.push_back(std::move(m));
+        }
+        cv_.notify_all();
+    });
+
+    auto opts = mqtt::connect_options_builder()
+                    .clean_session(clean_session)
+                    .keep_alive_interval(std::chrono::seconds(10))
+                    .connect_timeout(kConnectTimeout)
+                    .finalize();
+    try {
+        if (!client_->connect(opts)->wait_for(kConnectTimeout)) {
+            throw std::runtime_error("timed out");
+        }
+        if (!client_->subscribe(filter, 1)->wait_for(kConnectTimeout)) {
+            throw std::runtime_error("subscribe timed out");
+        }
+    } catch (const std::exception& e) {
+        throw std::runtime_error("MqttCollector " + client_id_ + " -> " + broker_uri + " [" +
+                                 filter + "]: " + e.what());
+    }
+}
+
+MqttCollector::~MqttCollector()
+{
+    try {
+        if (client_->is_connected()) {
+            client_->disconnect(std::chrono::milliseconds(500))->wait_for(std::chrono::seconds(2));
+        }
+    } catch (...) {
+        // Best effort: the broker may already be gone.
+    }
+    // Destroy the client (and its callback thread) before the members the callback uses.
+    client_.reset();
+}
+
+bool MqttCollector::wait_for(const std::function<bool(const MessageList&)>& pred,
+                             std::chrono::milliseconds timeout)
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(messages_); });
+}
+
+MessageList MqttCollector::messages() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_;
+}
+
+std::size_t MqttCollector::size() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_.size();
+}
+
+MessageList on_topic(const MessageList& list, const std::string& topic)
+{
+    MessageList out;
+    for (const auto& m : list) {
+        if (m.topic == topic) {
+            out.push_back(m);
+        }
+    }
+    return out;
+}
+
+}  // namespace gw::test

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace gw::test {
+namespace {
+
+sockaddr_in loopback(std::uint16_t port)
+{
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+/// Closes a file descriptor on scope exit.
+struct FdCloser {
+    int fd;
+    ~FdCloser()
+    {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+};
+
+}  // namespace
+
+std::uint16_t free_tcp_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    }
+    FdCloser closer{fd};
+    sockaddr_in addr = loopback(0);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
+    }
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        throw std::runtime_error(std::string("getsockname: ") + std::strerror(errno));
+    }
+    return ntohs(addr.sin_port);
+}
+
+bool tcp_port_accepts(std::uint16_t port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    FdCloser closer{fd};
+    sockaddr_in addr = loopback(port);
+    // Loopback connects complete (or are refused) immediately, so a blocking connect is fine.
+    return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+}  // namespace gw::test
