@@ -24,7 +24,7 @@ struct ServedValue {
 };
 
 class DeviceModel {
-  public:
+public:
     /// Builds the register tables and waveforms. `seed` fixes the bin_fill phases.
     DeviceModel(DeviceConfig config, std::uint64_t seed);
     DeviceModel(const DeviceModel&) = delete;
@@ -50,7 +50,7 @@ class DeviceModel {
     std::vector<ServedValue> refresh(RegisterTable table, int address, int count,
                                      const SimInstant& now, std::mt19937_64& rng);
 
-  private:
+private:
     void write_point(std::size_t index, const SimInstant& now, std::mt19937_64& rng,
                      double* served);
     std::uint16_t* table_words(RegisterTable table);

@@ -45,7 +45,7 @@ std::string as_json_string(std::string_view text) {
 /// Typed, validating access to one JSON document; every failure throws a ConfigError that
 /// names the file and the pointer.
 class Reader {
-  public:
+public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
 
     [[noreturn]] void fail(const std::string& pointer, const std::string& message) const {
@@ -172,7 +172,7 @@ class Reader {
         return value;
     }
 
-  private:
+private:
     std::string file_;
 };
 

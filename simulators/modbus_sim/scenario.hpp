@@ -18,12 +18,12 @@ namespace gw::sim {
 
 /// A scenario or profile problem: file + JSON Pointer + message. what() is one line.
 class ConfigError : public std::runtime_error {
-  public:
+public:
     ConfigError(std::string file, std::string pointer, const std::string& message);
     const std::string& file() const { return file_; }
     const std::string& pointer() const { return pointer_; }
 
-  private:
+private:
     std::string file_;
     std::string pointer_;
 };

@@ -56,7 +56,7 @@ struct ServerStats {
 };
 
 class SlaveServer {
-  public:
+public:
     SlaveServer(const Scenario& scenario, ServerOptions options);
     ~SlaveServer();
     SlaveServer(const SlaveServer&) = delete;
@@ -81,7 +81,7 @@ class SlaveServer {
 
     const ServerStats& stats() const { return stats_; }
 
-  private:
+private:
     struct TcpClient;
     using Clock = std::chrono::steady_clock;
 

@@ -90,7 +90,7 @@ double phase_from_seed(std::uint64_t seed, std::string_view key);
 
 /// One live signal. `phase` is a fraction of a period in [0, 1), used by bin_fill.
 class Waveform {
-  public:
+public:
     explicit Waveform(SignalSpec spec, double phase = 0.0);
 
     /// A totaliser integrates this source; it must outlive the Waveform.
@@ -105,7 +105,7 @@ class Waveform {
     bool is_counter() const { return std::holds_alternative<TotaliserSignal>(spec_); }
     const SignalSpec& spec() const { return spec_; }
 
-  private:
+private:
     /// Integral of the rate from the start to `now` (memoised on a fixed grid).
     double integral_of_rate(const SimInstant& now);
     /// Trapezoid sum over grid steps [first_step, end_step).

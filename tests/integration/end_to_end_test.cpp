@@ -8,16 +8,15 @@
 //   - `towngwd --check-config` exit codes and error lines;
 //   - seq is never reused after a restart with the same outbox.
 // Each test case builds its own DemoRig (own ports, own scratch directory), so ctest -j is safe.
-#include "diagnostics.hpp"
-#include "support.hpp"
-
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <csignal>
 #include <map>
 #include <set>
+
+#include "diagnostics.hpp"
+#include "support.hpp"
 
 using namespace std::chrono_literals;
 using namespace gw::test;
@@ -44,8 +43,7 @@ struct SensorSpec {
     bool fill = false;  ///< bin fill level derived from the distance
 };
 
-const std::vector<SensorSpec>& demo_sensors()
-{
+const std::vector<SensorSpec>& demo_sensors() {
     static const std::vector<SensorSpec> sensors{
         {"water1.ph", "water1", "ph", "ph", "pH"},
         {"water1.temperature", "water1", "temperature", "water_temperature", "degC"},
@@ -59,41 +57,34 @@ const std::vector<SensorSpec>& demo_sensors()
 }
 
 /// Fill level in % for a distance in mm, as configured for bin1 (empty 1200 mm, full 300 mm).
-double fill_percent(double distance_mm)
-{
+double fill_percent(double distance_mm) {
     return std::clamp((1200.0 - distance_mm) / (1200.0 - 300.0), 0.0, 1.0) * 100.0;
 }
 
-bool close_enough(double a, double b)
-{
+bool close_enough(double a, double b) {
     return std::abs(a - b) <= 1e-6 * std::max(std::abs(a), std::abs(b)) + 1e-12;
 }
 
-std::string unique_gateway_id(const std::string& tag)
-{
+std::string unique_gateway_id(const std::string& tag) {
     return "it-" + tag + "-" + std::to_string(::getpid());
 }
 
-bool is_data(const ReceivedMessage& m)
-{
+bool is_data(const ReceivedMessage& m) {
     return m.topic.find("/data/") != std::string::npos;
 }
 
-std::string sensor_of(const ReceivedMessage& m)
-{
+std::string sensor_of(const ReceivedMessage& m) {
     return m.topic.substr(m.topic.rfind('/') + 1);
 }
 
-MessageList data_messages(const MessageList& all)
-{
+MessageList data_messages(const MessageList& all) {
     MessageList out;
     std::copy_if(all.begin(), all.end(), std::back_inserter(out), is_data);
     return out;
 }
 
 /// Data messages per sensor id.
-std::map<std::string, MessageList> by_sensor(const MessageList& all)
-{
+std::map<std::string, MessageList> by_sensor(const MessageList& all) {
     std::map<std::string, MessageList> out;
     for (const auto& m : all) {
         if (is_data(m)) {
@@ -104,8 +95,7 @@ std::map<std::string, MessageList> by_sensor(const MessageList& all)
 }
 
 /// True when every demo sensor has at least n data messages.
-bool every_sensor_has(const MessageList& all, std::size_t n)
-{
+bool every_sensor_has(const MessageList& all, std::size_t n) {
     const auto per = by_sensor(all);
     return std::all_of(demo_sensors().begin(), demo_sensors().end(), [&](const SensorSpec& s) {
         auto it = per.find(s.id);
@@ -116,8 +106,7 @@ bool every_sensor_has(const MessageList& all, std::size_t n)
 /// Status messages (`…/status`) with the given state (and reason, when not empty).
 std::function<bool(const ReceivedMessage&)> status_is(const std::string& topic,
                                                       const std::string& state,
-                                                      const std::string& reason = {})
-{
+                                                      const std::string& reason = {}) {
     return [=](const ReceivedMessage& m) {
         return m.topic == topic && m.json && m.json->value("state", "") == state &&
                (reason.empty() || m.json->value("reason", "") == reason);
@@ -127,26 +116,22 @@ std::function<bool(const ReceivedMessage&)> status_is(const std::string& topic,
 /// Broker + simulator + subscriber (+ daemon on demand) for one test case.
 class DemoRig {
 public:
-    explicit DemoRig(const std::string& tag)
+    explicit DemoRig(const std::string& tag, bool persistent_broker = false)
         : gateway_id_(unique_gateway_id(tag)),
-          broker_(dir_.path()),
+          broker_(dir_.path(), persistent_broker),
           sim_(TOWNGW_SIM_BIN, kScenario, dir_.path()),
           collector_(std::make_unique<MqttCollector>(broker_.uri(), topic_base() + "#")),
-          diagnostics_([this] { return describe(); })
-    {
-    }
+          diagnostics_([this] { return describe(); }) {}
 
     /// "townbrain/v1/demo-town/<gw>/"
-    std::string topic_base() const
-    {
+    std::string topic_base() const {
         return std::string(kTopicPrefix) + "/" + kTownId + "/" + gateway_id_ + "/";
     }
     std::string status_topic() const { return topic_base() + "status"; }
     const std::string& gateway_id() const { return gateway_id_; }
 
     /// Overrides that point the demo config at this rig's broker and simulator.
-    std::vector<Override> overrides() const
-    {
+    std::vector<Override> overrides() const {
         std::vector<Override> o{
             {"/mqtt/broker", broker_.uri()},
             {"/gateway/gateway_id", gateway_id_},
@@ -160,8 +145,7 @@ public:
         return o;
     }
 
-    GatewayProcess& start_gateway()
-    {
+    GatewayProcess& start_gateway() {
         GatewayOptions opts;
         opts.towngwd_bin = TOWNGWD_BIN;
         opts.config = kDemoConfig;
@@ -178,15 +162,13 @@ public:
     const TempDir& dir() const { return dir_; }
 
     /// Waits until every demo sensor has at least n data messages.
-    bool wait_for_windows(std::size_t n, std::chrono::milliseconds timeout)
-    {
-        return collector_->wait_for([n](const MessageList& all) { return every_sensor_has(all, n); },
-                                    timeout);
+    bool wait_for_windows(std::size_t n, std::chrono::milliseconds timeout) {
+        return collector_->wait_for(
+            [n](const MessageList& all) { return every_sensor_has(all, n); }, timeout);
     }
 
     /// Logs of every process and a summary of the MQTT traffic, for failure reports.
-    std::string describe() const
-    {
+    std::string describe() const {
         std::string out;
         out += "--- scratch dir: " + dir_.path().string() + " (TOWNGW_KEEP_TMP=1 keeps it)\n";
         out += "--- towngwd log (" + (dir_ / "towngwd.log").string() + "):\n" +
@@ -214,8 +196,7 @@ private:
 };
 
 /// Checks the fields every data message must carry (contract in docs / the daemon's README).
-void check_data_fields(const ReceivedMessage& m, const SensorSpec& s, const std::string& gw_id)
-{
+void check_data_fields(const ReceivedMessage& m, const SensorSpec& s, const std::string& gw_id) {
     INFO("topic " << m.topic << "\npayload " << m.payload);
     REQUIRE(m.json);
     const json& j = *m.json;
@@ -289,8 +270,7 @@ void check_data_fields(const ReceivedMessage& m, const SensorSpec& s, const std:
 }
 
 /// Served values the sensor's published numbers may come from.
-std::vector<double> served_candidates(const std::vector<ServedValue>& served, const SensorSpec& s)
-{
+std::vector<double> served_candidates(const std::vector<ServedValue>& served, const SensorSpec& s) {
     std::vector<double> out;
     for (const auto& v : served) {
         if (v.device == s.device && v.point == s.point) {
@@ -300,15 +280,13 @@ std::vector<double> served_candidates(const std::vector<ServedValue>& served, co
     return out;
 }
 
-bool is_served(double x, const std::vector<double>& candidates)
-{
+bool is_served(double x, const std::vector<double>& candidates) {
     return std::any_of(candidates.begin(), candidates.end(),
                        [x](double v) { return close_enough(x, v); });
 }
 
 /// The values of a data message that must be served values: min, max, last (when count > 0).
-std::vector<std::pair<std::string, double>> served_fields(const json& j)
-{
+std::vector<std::pair<std::string, double>> served_fields(const json& j) {
     std::vector<std::pair<std::string, double>> out;
     if (j.value("count", 0) > 0) {
         for (const char* key : {"min", "max", "last"}) {
@@ -320,8 +298,7 @@ std::vector<std::pair<std::string, double>> served_fields(const json& j)
     return out;
 }
 
-const SensorSpec* find_sensor(const std::string& id)
-{
+const SensorSpec* find_sensor(const std::string& id) {
     for (const auto& s : demo_sensors()) {
         if (s.id == id) {
             return &s;
@@ -330,17 +307,30 @@ const SensorSpec* find_sensor(const std::string& id)
     return nullptr;
 }
 
-std::int64_t seq_of(const ReceivedMessage& m)
-{
+std::int64_t seq_of(const ReceivedMessage& m) {
     return m.json && m.json->contains("seq") && (*m.json)["seq"].is_number_integer()
                ? (*m.json)["seq"].get<std::int64_t>()
                : -1;
 }
 
+/// `towngw status --json` of the rig's daemon, or nothing if it did not answer.
+std::optional<json> daemon_status(DemoRig& rig) {
+    const auto r = run_command(
+        {TOWNGW_CLI_BIN, "status", "--socket", rig.gateway().control_socket().string(), "--json"},
+        rig.dir().path());
+    if (!r.status || !r.status->exited_with(0)) {
+        return std::nullopt;
+    }
+    auto j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return std::nullopt;
+    }
+    return j;
+}
+
 }  // namespace
 
-TEST_CASE("every demo sensor publishes windows built from served values", "[integration][e2e]")
-{
+TEST_CASE("every demo sensor publishes windows built from served values", "[integration][e2e]") {
     DemoRig rig("data");
     rig.start_gateway();
 
@@ -414,8 +404,7 @@ TEST_CASE("every demo sensor publishes windows built from served values", "[inte
     CHECK(misses.empty());
 }
 
-TEST_CASE("seq increases strictly across all sensors in arrival order", "[integration][e2e]")
-{
+TEST_CASE("seq increases strictly across all sensors in arrival order", "[integration][e2e]") {
     DemoRig rig("seq");
     rig.start_gateway();
     REQUIRE(rig.wait_for_windows(3, 25s));
@@ -432,8 +421,7 @@ TEST_CASE("seq increases strictly across all sensors in arrival order", "[integr
     }
 }
 
-TEST_CASE("the birth status is retained for late subscribers", "[integration][e2e][status]")
-{
+TEST_CASE("the birth status is retained for late subscribers", "[integration][e2e][status]") {
     DemoRig rig("birth");
     rig.start_gateway();
     const auto online = status_is(rig.status_topic(), "online");
@@ -480,8 +468,8 @@ TEST_CASE("the birth status is retained for late subscribers", "[integration][e2
     CHECK(got.json->value("started_at", "") == j.value("started_at", ""));
 }
 
-TEST_CASE("SIGKILL of the daemon makes the broker publish the retained last will", "[integration][e2e][status]")
-{
+TEST_CASE("SIGKILL of the daemon makes the broker publish the retained last will",
+          "[integration][e2e][status]") {
     DemoRig rig("will");
     rig.start_gateway();
     REQUIRE(rig.collector().wait_for(
@@ -514,8 +502,7 @@ TEST_CASE("SIGKILL of the daemon makes the broker publish the retained last will
     CHECK(lost(got));
 }
 
-TEST_CASE("SIGTERM stops the daemon cleanly with a shutdown status", "[integration][e2e][status]")
-{
+TEST_CASE("SIGTERM stops the daemon cleanly with a shutdown status", "[integration][e2e][status]") {
     DemoRig rig("term");
     rig.start_gateway();
     REQUIRE(rig.wait_for_windows(1, 15s));
@@ -540,15 +527,15 @@ TEST_CASE("SIGTERM stops the daemon cleanly with a shutdown status", "[integrati
     CHECK(shutdown(got));
 }
 
-TEST_CASE("towngw status reports the running daemon over the control socket", "[integration][e2e][cli]")
-{
+TEST_CASE("towngw status reports the running daemon over the control socket",
+          "[integration][e2e][cli]") {
     DemoRig rig("cli");
     auto& gw = rig.start_gateway();
     REQUIRE(rig.wait_for_windows(1, 15s));
 
-    const auto r = run_command({TOWNGW_CLI_BIN, "status", "--socket", gw.control_socket().string(),
-                                "--json"},
-                               rig.dir().path());
+    const auto r =
+        run_command({TOWNGW_CLI_BIN, "status", "--socket", gw.control_socket().string(), "--json"},
+                    rig.dir().path());
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
     REQUIRE(r.status);
     REQUIRE(r.status->exited_with(0));
@@ -583,9 +570,8 @@ TEST_CASE("towngw status reports the running daemon over the control socket", "[
     }
 
     // The human-readable form names every sensor too.
-    const auto text = run_command({TOWNGW_CLI_BIN, "status", "--socket",
-                                   gw.control_socket().string()},
-                                  rig.dir().path());
+    const auto text = run_command(
+        {TOWNGW_CLI_BIN, "status", "--socket", gw.control_socket().string()}, rig.dir().path());
     INFO("text stdout:\n" << text.out << "\ntext stderr:\n" << text.err);
     REQUIRE(text.status);
     CHECK(text.status->exited_with(0));
@@ -594,26 +580,24 @@ TEST_CASE("towngw status reports the running daemon over the control socket", "[
     }
 }
 
-TEST_CASE("towngwd --check-config accepts the demo config and reports every error", "[integration][config]")
-{
+TEST_CASE("towngwd --check-config accepts the demo config and reports every error",
+          "[integration][config]") {
     TempDir dir;
 
-    SECTION("the shipped demo config is valid")
-    {
-        const auto r = run_command({TOWNGWD_BIN, "--check-config", kDemoConfig.string()},
-                                   dir.path());
+    SECTION("the shipped demo config is valid") {
+        const auto r =
+            run_command({TOWNGWD_BIN, "--check-config", kDemoConfig.string()}, dir.path());
         INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
         REQUIRE(r.status);
         CHECK(r.status->exited_with(0));
     }
 
-    SECTION("a broken copy fails with EX_CONFIG and one line per error")
-    {
+    SECTION("a broken copy fails with EX_CONFIG and one line per error") {
         // Profiles are relative to the config file, so copy them alongside.
         std::filesystem::copy(kSourceDir / "config" / "devices", dir / "devices",
                               std::filesystem::copy_options::recursive);
         json cfg = read_json_file(kDemoConfig);
-        cfg["sensors"][3]["window_s"] = 0;          // must be an integer >= 1
+        cfg["sensors"][3]["window_s"] = 0;  // must be an integer >= 1
         cfg["sensors"][5]["device"] = "no-such-device";
         const auto broken = dir / "broken.json";
         write_json_file(broken, cfg);
@@ -628,8 +612,7 @@ TEST_CASE("towngwd --check-config accepts the demo config and reports every erro
               std::string::npos);
     }
 
-    SECTION("a --set override can break an otherwise valid config")
-    {
+    SECTION("a --set override can break an otherwise valid config") {
         const auto r = run_command({TOWNGWD_BIN, "--check-config", kDemoConfig.string(), "--set",
                                     "/sensors/0/device=no-such-device"},
                                    dir.path());
@@ -641,8 +624,8 @@ TEST_CASE("towngwd --check-config accepts the demo config and reports every erro
     }
 }
 
-TEST_CASE("seq is never reused after a restart with the same outbox", "[integration][e2e][outbox]")
-{
+TEST_CASE("seq is never reused after a restart with the same outbox",
+          "[integration][e2e][outbox]") {
     DemoRig rig("restart");
     rig.start_gateway();
     REQUIRE(rig.wait_for_windows(2, 20s));
@@ -704,4 +687,126 @@ TEST_CASE("seq is never reused after a restart with the same outbox", "[integrat
         CHECK(seq > max_before);
     }
     CHECK(first_new_checked);
+}
+
+TEST_CASE("a broker outage loses nothing: the backlog arrives without a seq gap",
+          "[integration][e2e][outage]") {
+    DemoRig rig("outage", /*persistent_broker=*/true);
+    // A durable subscriber: the broker keeps its session and queues QoS 1 messages for it
+    // across the broker's own restart, so what it receives is exactly what the gateway sent.
+    MqttCollector durable(rig.broker().uri(), rig.topic_base() + "data/#",
+                          /*clean_session=*/false, "durable-" + rig.gateway_id());
+    rig.start_gateway();
+    REQUIRE(rig.wait_for_windows(1, 20s));
+
+    rig.broker().stop();
+    // Windows keep closing while the broker is away; they wait in the outbox.
+    std::optional<json> status;
+    REQUIRE(wait_until(
+        [&] {
+            status = daemon_status(rig);
+            return status && !(*status)["mqtt"].value("connected", true) &&
+                   (*status)["outbox"].value("depth", 0) >= 2 * kSensorCount;
+        },
+        30s, 200ms));
+    const auto last_buffered = (*status)["outbox"]["last_seq"].get<std::int64_t>();
+    INFO("seq " << last_buffered << " was buffered while the broker was down");
+
+    rig.broker().start();
+    auto seqs_of = [](const MessageList& all) {
+        std::set<std::int64_t> seqs;
+        for (const auto& m : all) {
+            if (is_data(m)) {
+                seqs.insert(seq_of(m));
+            }
+        }
+        return seqs;
+    };
+    // Every seq from the first to the last buffered one arrives: no gap.
+    REQUIRE(durable.wait_for(
+        [&](const MessageList& all) {
+            const auto seqs = seqs_of(all);
+            for (std::int64_t s = 1; s <= last_buffered; ++s) {
+                if (seqs.count(s) == 0) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        30s));
+
+    // Re-deliveries (at least once) carry the same seq and the same payload.
+    std::map<std::int64_t, std::string> payload_of;
+    for (const auto& m : durable.messages()) {
+        if (!is_data(m)) {
+            continue;
+        }
+        const auto [it, inserted] = payload_of.emplace(seq_of(m), m.payload);
+        if (!inserted) {
+            INFO("seq " << it->first << " delivered twice");
+            CHECK(it->second == m.payload);
+        }
+    }
+    CHECK(payload_of.begin()->first == 1);
+
+    // The daemon noticed the outage, reconnected, and drains its outbox.
+    REQUIRE(wait_until(
+        [&] {
+            status = daemon_status(rig);
+            return status && (*status)["mqtt"].value("connected", false) &&
+                   (*status)["outbox"].value("depth", 1000) < kSensorCount;
+        },
+        20s, 200ms));
+    CHECK((*status)["mqtt"].value("connection_losses", 0) >= 1);
+}
+
+TEST_CASE("a silent device is published as comm_error windows, not as silence",
+          "[integration][e2e][devices]") {
+    DemoRig rig("devfail");
+    rig.start_gateway();
+    REQUIRE(rig.wait_for_windows(1, 20s));
+
+    // Every simulated device goes away at once: the RTU pty disappears, the TCP port refuses.
+    rig.sim().process().signal(SIGTERM);
+    REQUIRE(rig.sim().process().wait_exit(10s));
+    const std::size_t mark = rig.collector().size();
+
+    auto dead_window = [&](const MessageList& all, const std::string& sensor) {
+        for (std::size_t i = mark; i < all.size(); ++i) {
+            const auto& m = all[i];
+            if (is_data(m) && sensor_of(m) == sensor && m.json &&
+                m.json->value("quality", "") == "comm_error") {
+                return true;
+            }
+        }
+        return false;
+    };
+    REQUIRE(rig.collector().wait_for(
+        [&](const MessageList& all) {
+            return std::all_of(demo_sensors().begin(), demo_sensors().end(),
+                               [&](const SensorSpec& s) { return dead_window(all, s.id); });
+        },
+        20s));
+
+    const auto all = rig.collector().messages();
+    for (std::size_t i = mark; i < all.size(); ++i) {
+        const auto& m = all[i];
+        if (!is_data(m) || !m.json || m.json->value("quality", "") != "comm_error") {
+            continue;
+        }
+        INFO(m.topic << " " << m.payload);
+        CHECK(m.json->value("count", -1) == 0);
+        CHECK(m.json->value("failed", 0) >= 1);
+        CHECK((*m.json)["mean"].is_null());
+        CHECK((*m.json)["last"].is_null());
+    }
+
+    // The control socket says which devices are down and why.
+    const auto status = daemon_status(rig);
+    REQUIRE(status);
+    for (const auto& device : (*status)["devices"]) {
+        INFO(device.dump());
+        CHECK_FALSE(device.value("online", true));
+        CHECK_FALSE(device.value("last_error", "").empty());
+    }
 }

@@ -3,35 +3,30 @@
 // first failed assertion of a test case (see diagnostics.hpp).
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
-
-#include "diagnostics.hpp"
-
 #include <iostream>
 #include <vector>
+
+#include "diagnostics.hpp"
 
 namespace gw::test {
 namespace {
 
-std::vector<std::function<std::string()>>& scopes()
-{
+std::vector<std::function<std::string()>>& scopes() {
     static std::vector<std::function<std::string()>> s;
     return s;
 }
 
 }  // namespace
 
-DiagnosticsScope::DiagnosticsScope(std::function<std::string()> describe)
-{
+DiagnosticsScope::DiagnosticsScope(std::function<std::string()> describe) {
     scopes().push_back(std::move(describe));
 }
 
-DiagnosticsScope::~DiagnosticsScope()
-{
+DiagnosticsScope::~DiagnosticsScope() {
     scopes().pop_back();
 }
 
-std::string describe_live_scopes()
-{
+std::string describe_live_scopes() {
     std::string out;
     for (const auto& describe : scopes()) {
         try {
@@ -43,8 +38,7 @@ std::string describe_live_scopes()
     return out;
 }
 
-std::string tail_lines(const std::string& text, std::size_t max_lines)
-{
+std::string tail_lines(const std::string& text, std::size_t max_lines) {
     std::size_t pos = text.size();
     if (pos > 0 && text[pos - 1] == '\n') {
         --pos;  // the final newline does not start a line
@@ -64,14 +58,12 @@ class DiagnosticsListener : public Catch::TestEventListenerBase {
 public:
     using TestEventListenerBase::TestEventListenerBase;
 
-    void testCaseStarting(const Catch::TestCaseInfo& info) override
-    {
+    void testCaseStarting(const Catch::TestCaseInfo& info) override {
         dumped_ = false;
         TestEventListenerBase::testCaseStarting(info);
     }
 
-    bool assertionEnded(const Catch::AssertionStats& stats) override
-    {
+    bool assertionEnded(const Catch::AssertionStats& stats) override {
         if (!stats.assertionResult.isOk() && !dumped_) {
             const std::string text = describe_live_scopes();
             if (!text.empty()) {

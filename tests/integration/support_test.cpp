@@ -4,11 +4,11 @@
 // broker carries messages, and it comes back on the same port after stop().
 #include "support.hpp"
 
-#include <catch2/catch.hpp>
 #include <mqtt/async_client.h>
-
-#include <csignal>
 #include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
 
 using namespace std::chrono_literals;
 using namespace gw::test;
@@ -17,8 +17,7 @@ namespace {
 
 /// Publishes one message (QoS 1) and waits for the PUBACK.
 void publish_one(const std::string& uri, const std::string& topic, const std::string& payload,
-                 bool retained)
-{
+                 bool retained) {
     mqtt::async_client client(uri, "towngw-test-pub-" + std::to_string(::getpid()));
     auto opts = mqtt::connect_options_builder().clean_session(true).finalize();
     REQUIRE(client.connect(opts)->wait_for(10s));
@@ -28,8 +27,8 @@ void publish_one(const std::string& uri, const std::string& topic, const std::st
 
 }  // namespace
 
-TEST_CASE("ChildProcess reports exit codes and signals and reaps its child", "[integration][support]")
-{
+TEST_CASE("ChildProcess reports exit codes and signals and reaps its child",
+          "[integration][support]") {
     TempDir dir;
     {
         ChildProcess p({"/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"}, dir / "a.log");
@@ -69,8 +68,8 @@ TEST_CASE("ChildProcess reports exit codes and signals and reaps its child", "[i
     CHECK(r.err == "err\n");
 }
 
-TEST_CASE("wait_until polls until the condition holds or the deadline passes", "[integration][support]")
-{
+TEST_CASE("wait_until polls until the condition holds or the deadline passes",
+          "[integration][support]") {
     int calls = 0;
     CHECK(wait_until([&] { return ++calls >= 3; }, 2s, 1ms));
     CHECK(calls == 3);
@@ -79,16 +78,15 @@ TEST_CASE("wait_until polls until the condition holds or the deadline passes", "
     CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
 }
 
-TEST_CASE("parse_utc reads RFC 3339 UTC timestamps", "[integration][support]")
-{
+TEST_CASE("parse_utc reads RFC 3339 UTC timestamps", "[integration][support]") {
     CHECK(parse_utc("1970-01-01T00:00:00Z") == 0);
     CHECK(parse_utc("2026-11-28T23:40:00Z") == 1795909200);
     CHECK(parse_utc("2026-11-28T23:40:00.250Z") == 1795909200);
     CHECK_FALSE(parse_utc("2026-11-28 23:40:00"));
 }
 
-TEST_CASE("MosquittoBroker carries retained messages and restarts on the same port", "[integration][support]")
-{
+TEST_CASE("MosquittoBroker carries retained messages and restarts on the same port",
+          "[integration][support]") {
     TempDir dir;
     MosquittoBroker broker(dir.path());
     INFO("broker log:\n" << broker.log_text());

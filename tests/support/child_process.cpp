@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "child_process.hpp"
 
-#include "wait.hpp"
-
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -16,11 +14,12 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "wait.hpp"
+
 namespace gw::test {
 namespace {
 
-ExitStatus decode(int wstatus)
-{
+ExitStatus decode(int wstatus) {
     ExitStatus s;
     if (WIFSIGNALED(wstatus)) {
         s.signaled = true;
@@ -32,8 +31,7 @@ ExitStatus decode(int wstatus)
 }
 
 /// Writes errno to the status pipe and exits; only async-signal-safe calls (runs after fork).
-[[noreturn]] void child_fail(int pipe_fd)
-{
+[[noreturn]] void child_fail(int pipe_fd) {
     const int err = errno;
     ssize_t n = ::write(pipe_fd, &err, sizeof err);
     (void)n;
@@ -42,8 +40,7 @@ ExitStatus decode(int wstatus)
 
 }  // namespace
 
-std::string ExitStatus::describe() const
-{
+std::string ExitStatus::describe() const {
     if (signaled) {
         return std::string("killed by signal ") + std::to_string(signal) + " (" +
                ::strsignal(signal) + ")";
@@ -51,8 +48,7 @@ std::string ExitStatus::describe() const
     return "exited with code " + std::to_string(code);
 }
 
-std::string read_file(const std::filesystem::path& path)
-{
+std::string read_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return {};
@@ -64,8 +60,9 @@ std::string read_file(const std::filesystem::path& path)
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path stdout_log,
                            std::filesystem::path stderr_log)
-    : argv_(std::move(argv)), stdout_log_(std::move(stdout_log)), stderr_log_(std::move(stderr_log))
-{
+    : argv_(std::move(argv)),
+      stdout_log_(std::move(stdout_log)),
+      stderr_log_(std::move(stderr_log)) {
     if (argv_.empty()) {
         throw std::invalid_argument("ChildProcess: empty argv");
     }
@@ -78,8 +75,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
     }
     cargv.push_back(nullptr);
 
-    const int out_fd =
-        ::open(stdout_log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int out_fd = ::open(stdout_log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0) {
         throw std::runtime_error("open " + stdout_log_.string() + ": " + std::strerror(errno));
     }
@@ -140,8 +136,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
     }
 }
 
-ChildProcess::~ChildProcess()
-{
+ChildProcess::~ChildProcess() {
     try {
         stop();
     } catch (...) {
@@ -150,8 +145,7 @@ ChildProcess::~ChildProcess()
     }
 }
 
-bool ChildProcess::try_reap()
-{
+bool ChildProcess::try_reap() {
     if (status_) {
         return true;
     }
@@ -172,26 +166,22 @@ bool ChildProcess::try_reap()
     return false;
 }
 
-bool ChildProcess::running()
-{
+bool ChildProcess::running() {
     return !try_reap();
 }
 
-void ChildProcess::signal(int sig)
-{
+void ChildProcess::signal(int sig) {
     if (!try_reap()) {
         ::kill(pid_, sig);
     }
 }
 
-std::optional<ExitStatus> ChildProcess::wait_exit(std::chrono::milliseconds timeout)
-{
+std::optional<ExitStatus> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
     wait_until([this] { return try_reap(); }, timeout, std::chrono::milliseconds(10));
     return status_;
 }
 
-ExitStatus ChildProcess::stop(std::chrono::milliseconds grace)
-{
+ExitStatus ChildProcess::stop(std::chrono::milliseconds grace) {
     if (!try_reap()) {
         ::kill(pid_, SIGTERM);
         if (!wait_exit(grace)) {
@@ -208,18 +198,15 @@ ExitStatus ChildProcess::stop(std::chrono::milliseconds grace)
     return *status_;
 }
 
-std::string ChildProcess::stdout_text() const
-{
+std::string ChildProcess::stdout_text() const {
     return read_file(stdout_log_);
 }
 
-std::string ChildProcess::stderr_text() const
-{
+std::string ChildProcess::stderr_text() const {
     return stderr_log_.empty() ? std::string() : read_file(stderr_log_);
 }
 
-std::string ChildProcess::log_text() const
-{
+std::string ChildProcess::log_text() const {
     std::string text = stdout_text();
     if (!stderr_log_.empty()) {
         text += stderr_text();
@@ -227,8 +214,7 @@ std::string ChildProcess::log_text() const
     return text;
 }
 
-std::string ChildProcess::command_line() const
-{
+std::string ChildProcess::command_line() const {
     std::string s;
     for (const auto& a : argv_) {
         if (!s.empty()) {
@@ -240,8 +226,7 @@ std::string ChildProcess::command_line() const
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::filesystem::path& dir,
-                          std::chrono::milliseconds timeout)
-{
+                          std::chrono::milliseconds timeout) {
     static std::atomic<int> counter{0};
     const std::string tag = "cmd" + std::to_string(counter++);
     const auto out_path = dir / (tag + ".out");

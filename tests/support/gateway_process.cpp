@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway_process.hpp"
 
-#include "wait.hpp"
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,10 +8,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "wait.hpp"
+
 namespace gw::test {
 
-bool unix_socket_accepts(const std::filesystem::path& path)
-{
+bool unix_socket_accepts(const std::filesystem::path& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     const std::string p = path.string();
@@ -30,8 +29,7 @@ bool unix_socket_accepts(const std::filesystem::path& path)
     return ok;
 }
 
-std::vector<std::string> set_args(const std::vector<Override>& overrides)
-{
+std::vector<std::string> set_args(const std::vector<Override>& overrides) {
     std::vector<std::string> args;
     for (const auto& [pointer, value] : overrides) {
         args.emplace_back("--set");
@@ -41,8 +39,7 @@ std::vector<std::string> set_args(const std::vector<Override>& overrides)
 }
 
 GatewayProcess::GatewayProcess(const GatewayOptions& opts, const std::filesystem::path& dir)
-    : socket_(dir / "control.sock"), storage_(dir / "outbox.db")
-{
+    : socket_(dir / "control.sock"), storage_(dir / "outbox.db") {
     std::vector<Override> all{{"/storage/path", storage_.string()},
                               {"/control/socket", socket_.string()}};
     all.insert(all.end(), opts.overrides.begin(), opts.overrides.end());
@@ -57,15 +54,14 @@ GatewayProcess::GatewayProcess(const GatewayOptions& opts, const std::filesystem
 
     // A stale socket file from an earlier run refuses connections, so connecting (rather than
     // checking that the file exists) proves this daemon is listening.
-    const bool ready = wait_until(
-        [&] { return !proc_->running() || unix_socket_accepts(socket_); },
-        std::chrono::seconds(15)) && proc_->running();
+    const bool ready = wait_until([&] { return !proc_->running() || unix_socket_accepts(socket_); },
+                                  std::chrono::seconds(15)) &&
+                       proc_->running();
     if (!ready) {
-        std::string state =
-            proc_->running() ? "still running" : proc_->exit_status()->describe();
-        throw std::runtime_error("towngwd control socket " + socket_.string() +
-                                 " not ready (" + state + ")\ncommand: " +
-                                 proc_->command_line() + "\nlog:\n" + proc_->log_text());
+        std::string state = proc_->running() ? "still running" : proc_->exit_status()->describe();
+        throw std::runtime_error("towngwd control socket " + socket_.string() + " not ready (" +
+                                 state + ")\ncommand: " + proc_->command_line() + "\nlog:\n" +
+                                 proc_->log_text());
     }
 }
 

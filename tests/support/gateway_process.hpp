@@ -3,13 +3,13 @@
 // socket are placed in the test's directory, so parallel tests never share state.
 #pragma once
 
-#include "child_process.hpp"
-
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "child_process.hpp"
 
 namespace gw::test {
 
@@ -17,9 +17,9 @@ namespace gw::test {
 using Override = std::pair<std::string, std::string>;
 
 struct GatewayOptions {
-    std::string towngwd_bin;         ///< absolute path of towngwd
-    std::filesystem::path config;    ///< --config FILE
-    std::vector<Override> overrides; ///< extra --set, applied after storage/socket
+    std::string towngwd_bin;          ///< absolute path of towngwd
+    std::filesystem::path config;     ///< --config FILE
+    std::vector<Override> overrides;  ///< extra --set, applied after storage/socket
     std::string log_level = "debug";
 };
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "json_util.hpp"
 
-
 #include <ctime>
 #include <fstream>
 #include <regex>
@@ -9,8 +8,7 @@
 
 namespace gw::test {
 
-nlohmann::json read_json_file(const std::filesystem::path& path)
-{
+nlohmann::json read_json_file(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in) {
         throw std::runtime_error("cannot open " + path.string());
@@ -18,8 +16,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path)
     return nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
 }
 
-void write_json_file(const std::filesystem::path& path, const nlohmann::json& j)
-{
+void write_json_file(const std::filesystem::path& path, const nlohmann::json& j) {
     std::ofstream out(path, std::ios::trunc);
     out << j.dump(2) << '\n';
     if (!out) {
@@ -27,8 +24,7 @@ void write_json_file(const std::filesystem::path& path, const nlohmann::json& j)
     }
 }
 
-std::optional<std::int64_t> parse_utc(const std::string& text)
-{
+std::optional<std::int64_t> parse_utc(const std::string& text) {
     static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$)");
     std::smatch m;
     if (!std::regex_match(text, m, re)) {

@@ -2,10 +2,9 @@
 // Small helpers for the JSON the gateway reads and writes.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 

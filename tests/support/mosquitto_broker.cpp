@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "mosquitto_broker.hpp"
 
-#include "net.hpp"
-#include "wait.hpp"
-
 #include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
+
+#include "net.hpp"
+#include "wait.hpp"
 
 namespace gw::test {
 namespace {
@@ -15,8 +15,7 @@ constexpr auto kStartDeadline = std::chrono::seconds(10);
 constexpr int kStartAttempts = 3;
 }  // namespace
 
-std::string mosquitto_bin()
-{
+std::string mosquitto_bin() {
 #ifdef MOSQUITTO_BIN
     return MOSQUITTO_BIN;
 #else
@@ -24,8 +23,8 @@ std::string mosquitto_bin()
 #endif
 }
 
-MosquittoBroker::MosquittoBroker(std::filesystem::path dir) : dir_(std::move(dir))
-{
+MosquittoBroker::MosquittoBroker(std::filesystem::path dir, bool persistent)
+    : dir_(std::move(dir)), persistent_(persistent) {
     for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
         port_ = free_tcp_port();
         if (launch()) {
@@ -36,25 +35,23 @@ MosquittoBroker::MosquittoBroker(std::filesystem::path dir) : dir_(std::move(dir
                              " attempts; log:\n" + log_text());
 }
 
-std::string MosquittoBroker::uri() const
-{
+std::string MosquittoBroker::uri() const {
     return "tcp://127.0.0.1:" + std::to_string(port_);
 }
 
-bool MosquittoBroker::running() const
-{
+bool MosquittoBroker::running() const {
     return proc_ && proc_->running();
 }
 
-bool MosquittoBroker::launch()
-{
+bool MosquittoBroker::launch() {
     const auto conf = dir_ / "mosquitto.conf";
     {
         std::ofstream out(conf, std::ios::trunc);
         out << "# written by gw::test::MosquittoBroker\n"
             << "listener " << port_ << " 127.0.0.1\n"
             << "allow_anonymous true\n"
-            << "persistence false\n"
+            << (persistent_ ? "persistence true\npersistence_location " + dir_.string() + "/\n"
+                            : std::string("persistence false\n"))
             // stderr is captured into mosquitto.log by ChildProcess; a log file of its own
             // would have to be writable by the 'mosquitto' user mosquitto drops to as root.
             << "log_dest stderr\n"
@@ -90,15 +87,13 @@ bool MosquittoBroker::launch()
     return up;
 }
 
-void MosquittoBroker::stop()
-{
+void MosquittoBroker::stop() {
     if (proc_) {
         proc_->stop();
     }
 }
 
-void MosquittoBroker::start()
-{
+void MosquittoBroker::start() {
     if (running()) {
         return;
     }
@@ -111,8 +106,7 @@ void MosquittoBroker::start()
                              "; log:\n" + log_text());
 }
 
-std::string MosquittoBroker::log_text() const
-{
+std::string MosquittoBroker::log_text() const {
     return read_file(dir_ / "mosquitto.log");
 }
 

@@ -2,12 +2,12 @@
 // A private mosquitto on 127.0.0.1 for one test: own config, own port, own log, stopped by PID.
 #pragma once
 
-#include "child_process.hpp"
-
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+
+#include "child_process.hpp"
 
 namespace gw::test {
 
@@ -15,7 +15,9 @@ class MosquittoBroker {
 public:
     /// Writes mosquitto.conf into dir and starts the broker on a free port. Throws (with the
     /// broker log) if it does not accept connections within 10 s after 3 attempts.
-    explicit MosquittoBroker(std::filesystem::path dir);
+    /// With `persistent`, the broker saves sessions and queued QoS 1 messages in dir on stop
+    /// and restores them on start, so a durable subscriber misses nothing across a restart.
+    explicit MosquittoBroker(std::filesystem::path dir, bool persistent = false);
     ~MosquittoBroker() = default;
     MosquittoBroker(const MosquittoBroker&) = delete;
     MosquittoBroker& operator=(const MosquittoBroker&) = delete;
@@ -35,6 +37,7 @@ private:
 
     std::filesystem::path dir_;
     std::uint16_t port_ = 0;
+    bool persistent_ = false;
     std::unique_ptr<ChildProcess> proc_;
 };
 

@@ -11,8 +11,7 @@ namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 
-std::string unique_client_id()
-{
+std::string unique_client_id() {
     static std::atomic<unsigned> counter{0};
     return "towngw-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
@@ -22,8 +21,7 @@ std::string unique_client_id()
 MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& filter,
                              bool clean_session, const std::string& client_id)
     : client_id_(client_id.empty() ? unique_client_id() : client_id),
-      client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_))
-{
+      client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_)) {
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
         ReceivedMessage m;
         m.topic = msg->get_topic();
@@ -46,7 +44,17 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
                     .clean_session(clean_session)
                     .keep_alive_interval(std::chrono::seconds(10))
                     .connect_timeout(kConnectTimeout)
+                    .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(1))
                     .finalize();
+    // After a broker restart a clean session has lost its subscription; a durable one has not.
+    client_->set_connected_handler([this, filter, clean_session](const std::string&) {
+        if (!clean_session || !subscribed_once_) return;
+        try {
+            client_->subscribe(filter, 1);
+        } catch (const mqtt::exception&) {
+            // Reconnecting again will retry.
+        }
+    });
     try {
         if (!client_->connect(opts)->wait_for(kConnectTimeout)) {
             throw std::runtime_error("timed out");
@@ -54,14 +62,14 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
         if (!client_->subscribe(filter, 1)->wait_for(kConnectTimeout)) {
             throw std::runtime_error("subscribe timed out");
         }
+        subscribed_once_ = true;
     } catch (const std::exception& e) {
         throw std::runtime_error("MqttCollector " + client_id_ + " -> " + broker_uri + " [" +
                                  filter + "]: " + e.what());
     }
 }
 
-MqttCollector::~MqttCollector()
-{
+MqttCollector::~MqttCollector() {
     try {
         if (client_->is_connected()) {
             client_->disconnect(std::chrono::milliseconds(500))->wait_for(std::chrono::seconds(2));
@@ -74,26 +82,22 @@ MqttCollector::~MqttCollector()
 }
 
 bool MqttCollector::wait_for(const std::function<bool(const MessageList&)>& pred,
-                             std::chrono::milliseconds timeout)
-{
+                             std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
     return cv_.wait_for(lock, timeout, [&] { return pred(messages_); });
 }
 
-MessageList MqttCollector::messages() const
-{
+MessageList MqttCollector::messages() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return messages_;
 }
 
-std::size_t MqttCollector::size() const
-{
+std::size_t MqttCollector::size() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return messages_.size();
 }
 
-MessageList on_topic(const MessageList& list, const std::string& topic)
-{
+MessageList on_topic(const MessageList& list, const std::string& topic) {
     MessageList out;
     for (const auto& m : list) {
         if (m.topic == topic) {

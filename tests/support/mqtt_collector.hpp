@@ -4,13 +4,14 @@
 #pragma once
 
 #include <mqtt/async_client.h>
-#include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,7 @@ public:
 
 private:
     std::string client_id_;
+    std::atomic<bool> subscribed_once_{false};
     std::unique_ptr<mqtt::async_client> client_;
     mutable std::mutex mutex_;
     std::condition_variable cv_;

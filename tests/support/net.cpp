@@ -14,8 +14,7 @@
 namespace gw::test {
 namespace {
 
-sockaddr_in loopback(std::uint16_t port)
-{
+sockaddr_in loopback(std::uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -26,8 +25,7 @@ sockaddr_in loopback(std::uint16_t port)
 /// Closes a file descriptor on scope exit.
 struct FdCloser {
     int fd;
-    ~FdCloser()
-    {
+    ~FdCloser() {
         if (fd >= 0) {
             ::close(fd);
         }
@@ -36,8 +34,7 @@ struct FdCloser {
 
 }  // namespace
 
-std::uint16_t free_tcp_port()
-{
+std::uint16_t free_tcp_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -54,8 +51,7 @@ std::uint16_t free_tcp_port()
     return ntohs(addr.sin_port);
 }
 
-bool tcp_port_accepts(std::uint16_t port)
-{
+bool tcp_port_accepts(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return false;

@@ -1,23 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sim_process.hpp"
 
-#include "wait.hpp"
-
 #include <nlohmann/json.hpp>
-
 #include <sstream>
 #include <stdexcept>
+
+#include "wait.hpp"
 
 namespace gw::test {
 
 SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& scenario,
                        std::filesystem::path dir, const std::vector<std::string>& extra_args)
-    : dir_(std::move(dir))
-{
+    : dir_(std::move(dir)) {
     const auto ready = dir_ / "sim.ready";
-    std::vector<std::string> argv{sim_bin,        "--scenario",   scenario.string(),
-                                  "--tcp-port",   "0",            "--ready-file",
-                                  ready.string(), "--served-log", (dir_ / "served.jsonl").string()};
+    std::vector<std::string> argv{sim_bin,
+                                  "--scenario",
+                                  scenario.string(),
+                                  "--tcp-port",
+                                  "0",
+                                  "--ready-file",
+                                  ready.string(),
+                                  "--served-log",
+                                  (dir_ / "served.jsonl").string()};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     proc_ = std::make_unique<ChildProcess>(argv, dir_ / "sim.log");
 
@@ -47,16 +51,14 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
         },
         std::chrono::seconds(10));
     if (!ok) {
-        std::string state =
-            proc_->running() ? "still running" : proc_->exit_status()->describe();
+        std::string state = proc_->running() ? "still running" : proc_->exit_status()->describe();
         throw std::runtime_error("towngw-sim not ready (" + last_error + ", " + state +
                                  ")\ncommand: " + proc_->command_line() + "\nlog:\n" +
                                  proc_->log_text());
     }
 }
 
-std::vector<ServedValue> SimProcess::served() const
-{
+std::vector<ServedValue> SimProcess::served() const {
     std::vector<ServedValue> out;
     std::istringstream in(read_file(dir_ / "served.jsonl"));
     std::string line;
@@ -65,8 +67,7 @@ std::vector<ServedValue> SimProcess::served() const
             break;  // no trailing newline: the writer may be mid-line
         }
         const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("value") ||
-            !j["value"].is_number()) {
+        if (j.is_discarded() || !j.is_object() || !j.contains("value") || !j["value"].is_number()) {
             continue;
         }
         ServedValue v;

@@ -3,13 +3,13 @@
 // both reported through a ready file; every value it serves is appended to a JSON-lines log.
 #pragma once
 
-#include "child_process.hpp"
-
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "child_process.hpp"
 
 namespace gw::test {
 

@@ -11,8 +11,7 @@
 
 namespace gw::test {
 
-TempDir::TempDir(const std::string& prefix)
-{
+TempDir::TempDir(const std::string& prefix) {
     const char* tmp = std::getenv("TMPDIR");
     std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
     std::string pattern = base + "/" + prefix + "XXXXXX";
@@ -24,8 +23,7 @@ TempDir::TempDir(const std::string& prefix)
     path_ = buf.data();
 }
 
-TempDir::~TempDir()
-{
+TempDir::~TempDir() {
     const char* keep = std::getenv("TOWNGW_KEEP_TMP");
     if (keep != nullptr && std::string(keep) == "1") {
         std::cerr << "TOWNGW_KEEP_TMP=1: keeping " << path_ << '\n';

@@ -61,7 +61,7 @@ struct BusStats {
 };
 
 class ModbusBus {
-  public:
+public:
     using ResultHandler = std::function<void(DevicePollResult)>;
 
     /// `on_result` runs on the bus thread; it must only hand the result over (e.g. post()).
@@ -78,7 +78,7 @@ class ModbusBus {
     const std::vector<PolledDevice>& devices() const { return devices_; }
     BusStats stats() const;
 
-  private:
+private:
     void run();
     DevicePollResult poll(std::size_t device_index);
     bool ensure_connected(std::string& error);

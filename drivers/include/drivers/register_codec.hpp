@@ -72,12 +72,12 @@ std::vector<ReadBlock> plan_reads(const DeviceProfile& profile);
 
 /// Register words read for one poll, addressable by table and address.
 class RegisterImage {
-  public:
+public:
     void store(const ReadBlock& block, const std::uint16_t* words);
     /// Pointer to `count` consecutive words starting at `address`, or nullptr if not read.
     const std::uint16_t* find(RegisterTable table, std::uint16_t address, int count) const;
 
-  private:
+private:
     struct Stored {
         ReadBlock block;
         std::vector<std::uint16_t> words;

@@ -21,7 +21,7 @@ namespace {
 
 /// One client connection: read a line, answer it, repeat until the client closes.
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
-  public:
+public:
     ControlSession(local::socket socket, ControlServer::RequestHandler& handler)
         : socket_(std::move(socket)), handler_(handler) {}
 
@@ -45,7 +45,7 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
             });
     }
 
-  private:
+private:
     void dispatch(const std::string& line) {
         const auto request = nlohmann::json::parse(line, nullptr, false);
         if (request.is_discarded() || !request.is_object()) {

@@ -13,7 +13,7 @@
 namespace gw {
 
 class ControlServer {
-  public:
+public:
     using Reply = std::function<void(nlohmann::json response)>;
     /// Called on the main io_context for each well-formed request; must call `reply` once.
     using RequestHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
@@ -30,7 +30,7 @@ class ControlServer {
     void stop();
     const std::string& path() const { return path_; }
 
-  private:
+private:
     void accept();
 
     boost::asio::io_context& io_;

@@ -28,7 +28,7 @@
 namespace gw {
 
 class Gateway {
-  public:
+public:
     Gateway(Config config, boost::asio::io_context& io);
     ~Gateway();
 
@@ -36,7 +36,7 @@ class Gateway {
     /// the uplink. SIGINT/SIGTERM start a graceful stop; run() on the io_context returns after.
     void start();
 
-  private:
+private:
     struct SensorState {
         WindowAggregator window;
         std::optional<Reading> last;

@@ -34,12 +34,12 @@ struct OutboxStats {
 };
 
 class OutboxError : public std::runtime_error {
-  public:
+public:
     using std::runtime_error::runtime_error;
 };
 
 class Outbox {
-  public:
+public:
     /// Opens (creating if needed) the database; ":memory:" works for tests. Throws OutboxError.
     Outbox(const std::string& path, SyncMode sync);
     ~Outbox();
@@ -54,7 +54,7 @@ class Outbox {
     void ack(const std::vector<std::uint64_t>& seqs);
     OutboxStats stats() const { return stats_; }
 
-  private:
+private:
     void close();
     void exec(const char* sql);
     sqlite3_stmt* prepare(const char* sql);

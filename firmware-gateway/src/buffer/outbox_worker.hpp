@@ -16,7 +16,7 @@
 namespace gw {
 
 class OutboxWorker {
-  public:
+public:
     using EnqueueHandler = std::function<void(std::string error, std::vector<std::uint64_t> seqs)>;
     using PeekHandler = std::function<void(std::string error, std::vector<StoredMessage>)>;
     using AckHandler = std::function<void(std::string error)>;
@@ -37,7 +37,7 @@ class OutboxWorker {
     /// Lets queued jobs finish, then joins the database thread.
     void stop();
 
-  private:
+private:
     std::unique_ptr<Outbox> outbox_;
     boost::asio::any_io_executor results_;
     boost::asio::io_context db_context_{1};

@@ -45,7 +45,7 @@ std::string plain_list(const std::vector<std::string>& items) {
 
 /// Reads typed values out of one JSON document and records every problem with its pointer.
 class Checker {
-  public:
+public:
     Checker(std::string file, std::vector<ConfigError>& errors)
         : file_(std::move(file)), errors_(errors) {}
 
@@ -189,7 +189,7 @@ class Checker {
         return true;
     }
 
-  private:
+private:
     std::string file_;
     std::vector<ConfigError>& errors_;
 };

@@ -32,7 +32,7 @@ struct WindowSummary {
 };
 
 class WindowAggregator {
-  public:
+public:
     using TimePoint = std::chrono::system_clock::time_point;
 
     /// `coverage_threshold`: fraction of `expected` good samples a window needs to be Good.
@@ -54,7 +54,7 @@ class WindowAggregator {
     std::int64_t window_ms() const { return window_ms_; }
     std::uint32_t expected() const { return expected_; }
 
-  private:
+private:
     struct Accumulator {
         std::int64_t start_ms{0};
         std::uint32_t count{0};

@@ -11,13 +11,13 @@ namespace asio = boost::asio;
 
 /// One listener object per kind of operation; Paho calls it on its own thread.
 class PahoPublisher::Listener final : public mqtt::iaction_listener {
-  public:
+public:
     using Callback = std::function<void(const mqtt::token&, bool ok)>;
     explicit Listener(Callback callback) : callback_(std::move(callback)) {}
     void on_success(const mqtt::token& token) override { callback_(token, true); }
     void on_failure(const mqtt::token& token) override { callback_(token, false); }
 
-  private:
+private:
     Callback callback_;
 };
 

@@ -15,7 +15,7 @@
 namespace gw {
 
 class PahoPublisher final : public Publisher {
-  public:
+public:
     /// `will_topic`/`will_payload`: retained QoS 1 last will, sent by the broker if we vanish.
     PahoPublisher(const MqttConfig& config, std::string will_topic, std::string will_payload,
                   boost::asio::any_io_executor executor);
@@ -27,7 +27,7 @@ class PahoPublisher final : public Publisher {
                  std::uint64_t tag) override;
     void disconnect(int timeout_ms, std::function<void()> done) override;
 
-  private:
+private:
     class Listener;
 
     MqttConfig config_;

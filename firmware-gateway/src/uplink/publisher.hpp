@@ -19,7 +19,7 @@ struct PublisherEvents {
 };
 
 class Publisher {
-  public:
+public:
     virtual ~Publisher() = default;
     virtual void set_events(PublisherEvents events) = 0;
     /// Starts one connection attempt; the outcome arrives as on_connected/on_connect_failed.

@@ -36,7 +36,7 @@ struct UplinkStats {
 };
 
 class Uplink {
-  public:
+public:
     Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, OutboxWorker& outbox,
            Publisher& publisher, std::string status_topic);
 
@@ -50,7 +50,7 @@ class Uplink {
     const UplinkStats& stats() const { return stats_; }
     const std::string& broker() const { return config_.broker; }
 
-  private:
+private:
     enum class State { Idle, Connecting, Connected, BackingOff, ShuttingDown };
     static constexpr std::uint64_t kStatusTag = 0;  // outbox seqs start at 1
 
