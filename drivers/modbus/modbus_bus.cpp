@@ -118,6 +118,7 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
 
     auto fail = [&](std::string error) {
         result.sampled_at = std::chrono::system_clock::now();
+        result.sampled_mono = std::chrono::steady_clock::now();
         result.ok = false;
         result.error = std::move(error);
         result.points.assign(device.profile.registers.size(), DecodedPoint{});
@@ -163,6 +164,7 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
     }
 
     result.sampled_at = std::chrono::system_clock::now();
+    result.sampled_mono = std::chrono::steady_clock::now();
     result.ok = true;
     for (const auto& spec : device.profile.registers)
         result.points.push_back(decode_point(image, spec));

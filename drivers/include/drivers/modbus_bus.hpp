@@ -49,6 +49,7 @@ struct PolledDevice {
 struct DevicePollResult {
     std::size_t device_index{0};  ///< index into the bus's device list
     std::chrono::system_clock::time_point sampled_at;
+    std::chrono::steady_clock::time_point sampled_mono;  ///< same instant, monotonic
     bool ok{false};
     std::string error;                 ///< transport/protocol error when !ok
     std::vector<DecodedPoint> points;  ///< one per profile register, in profile order

@@ -4,7 +4,6 @@
 #include <boost/asio/post.hpp>
 #include <csignal>
 #include <filesystem>
-#include <map>
 
 #include "core/fill_level.hpp"
 #include "core/log.hpp"
@@ -21,13 +20,27 @@ namespace {
 /// boundary (and still being posted) lands in the window it belongs to.
 constexpr auto kCloseGrace = std::chrono::milliseconds(150);
 constexpr auto kStopDeadline = std::chrono::seconds(5);
+/// While storage keeps failing, at most this much waits in memory; the oldest goes first.
+constexpr std::size_t kMaxUnstoredWindows = 20000;
+constexpr std::size_t kMaxUnstoredReadings = 200000;
+
+template <typename T>
+void prepend(std::vector<T>& into, std::vector<T>&& front) {
+    front.insert(front.end(), std::make_move_iterator(into.begin()),
+                 std::make_move_iterator(into.end()));
+    into = std::move(front);
+}
 }  // namespace
 
-Gateway::Gateway(Config config, asio::io_context& io)
+Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSource> clock)
     : config_(std::move(config)),
       io_(io),
+      clock_(std::move(clock)),
+      tracker_(config_.clock.trust, config_.clock.max_hold),
       signals_(io, SIGINT, SIGTERM),
       tick_timer_(io),
+      flush_timer_(io),
+      health_timer_(io),
       stop_deadline_(io),
       started_at_(std::chrono::system_clock::now()),
       started_steady_(std::chrono::steady_clock::now()) {
@@ -38,6 +51,7 @@ Gateway::Gateway(Config config, asio::io_context& io)
         const auto& device = config_.devices[sensor.device_index];
         sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt});
         sensors_of_device_[sensor.device_index].push_back(i);
+        sensor_index_[sensor.id] = i;
     }
 }
 
@@ -50,8 +64,25 @@ void Gateway::start() {
     std::error_code ignored;
     const fs::path db_dir = fs::path(config_.storage.path).parent_path();
     if (!db_dir.empty()) fs::create_directories(db_dir, ignored);
-    outbox_ = std::make_unique<OutboxWorker>(config_.storage.path, config_.storage.synchronous,
-                                             io_.get_executor());
+
+    StoreOptions options;
+    options.synchronous = config_.storage.synchronous;
+    options.max_bytes = config_.storage.max_bytes;
+    options.when_full = config_.storage.when_full;
+    options.events_topic = config_.topic_root() + "/events";
+    options.event_base = {{"v", 1},
+                          {"town_id", config_.gateway.town_id},
+                          {"gateway_id", config_.gateway.gateway_id}};
+    store_ = std::make_unique<StoreWorker>(config_.storage.path, options, io_.get_executor());
+    const OpenReport& report = store_->open_report();
+    if (!report.moved_aside_to.empty()) {
+        GW_LOG_ERROR("store", "database was corrupt (" << report.corruption << "); moved to "
+                                                       << report.moved_aside_to);
+        raise_alarm("outbox_corrupt",
+                    "database failed its integrity check (" + report.corruption + ") and was moved to " +
+                        report.moved_aside_to + "; messages it held are lost, seqs up to " +
+                        std::to_string(report.seq_resumed_after) + " may be missing");
+    }
     control_ = std::make_unique<ControlServer>(
         io_, config_.control.socket, config_.control.group,
         [this](const nlohmann::json& request, ControlServer::Reply reply) {
@@ -59,9 +90,10 @@ void Gateway::start() {
         });
 
     const std::string status_topic = config_.topic_root() + "/status";
-    publisher_ = std::make_unique<PahoPublisher>(
-        config_.mqtt, status_topic, offline_payload("connection_lost"), io_.get_executor());
-    uplink_ = std::make_unique<Uplink>(config_.mqtt, io_.get_executor(), *outbox_, *publisher_,
+    publisher_ = std::make_unique<PahoPublisher>(config_.mqtt, status_topic,
+                                                 offline_payload("connection_lost"),
+                                                 io_.get_executor());
+    uplink_ = std::make_unique<Uplink>(config_.mqtt, io_.get_executor(), *store_, *publisher_,
                                        status_topic);
 
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
@@ -70,31 +102,74 @@ void Gateway::start() {
         stop();
     });
 
+    // Decide whether the wall clock can be believed before the first reading arrives.
+    on_tick();
+    recover_open_windows();
     control_->start();
-    uplink_->start([this] { return birth_payload(); });
+    uplink_->start(store_->stats_now().last_seq, [this] { return birth_payload(); },
+                   [this] { publish_health(); });
     build_buses();
     for (auto& bus : buses_) bus->start();
     schedule_tick();
+    schedule_flush();
+    schedule_health();
     GW_LOG_INFO("gateway", "towngwd " << kVersion << " started: " << config_.devices.size()
                                       << " devices on " << buses_.size() << " buses, "
                                       << config_.sensors.size() << " sensors, topics under "
                                       << config_.topic_root() << "/");
 }
 
+void Gateway::recover_open_windows() {
+    // Readings of windows that were open when the daemon stopped (or crashed): replay them so
+    // those windows are completed, not lost and not counted twice.
+    std::vector<StoredReading> stored;
+    for (ClockState state : {ClockState::Synchronised, ClockState::Corrected, ClockState::Unsynchronised}) {
+        auto part = store_->load_readings_now(state);
+        stored.insert(stored.end(), std::make_move_iterator(part.begin()),
+                      std::make_move_iterator(part.end()));
+    }
+    std::stable_sort(stored.begin(), stored.end(), [](const StoredReading& a, const StoredReading& b) {
+        return a.sensor != b.sensor ? a.sensor < b.sensor : a.wall_ms < b.wall_ms;
+    });
+    std::size_t unknown = 0;
+    for (const auto& s : stored) {
+        auto it = sensor_index_.find(s.sensor);
+        if (it == sensor_index_.end()) {
+            ++unknown;
+            continue;
+        }
+        Reading r;
+        r.sensor_index = it->second;
+        r.raw = s.raw;
+        r.value = s.value;
+        r.quality = s.quality;
+        r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
+        r.mono_ms = s.mono_ms;
+        r.clock = s.clock;
+        aggregate(r);
+    }
+    if (!stored.empty())
+        GW_LOG_INFO("gateway", "recovered " << stored.size() - unknown
+                                            << " reading(s) of windows open at the last stop"
+                                            << (unknown ? " (" + std::to_string(unknown) +
+                                                              " of sensors no longer configured)"
+                                                        : std::string()));
+}
+
 void Gateway::build_buses() {
     // One bus per serial port or TCP endpoint: devices sharing a line are polled by one thread.
-    std::map<std::string, std::size_t> bus_of_key;
+    std::map<std::string, std::vector<std::size_t>> devices_of_bus;
+    std::vector<std::string> bus_order;
     for (std::size_t i = 0; i < config_.devices.size(); ++i) {
         const auto& endpoint = config_.devices[i].endpoint;
         const std::string key = std::holds_alternative<modbus::RtuEndpoint>(endpoint)
                                     ? "rtu:" + std::get<modbus::RtuEndpoint>(endpoint).port
                                     : modbus::describe(endpoint);
-        auto [it, inserted] = bus_of_key.emplace(key, devices_of_bus_.size());
-        if (inserted) devices_of_bus_.emplace_back();
-        devices_of_bus_[it->second].push_back(i);
-        devices_[i].bus_index = it->second;
+        if (devices_of_bus.count(key) == 0) bus_order.push_back(key);
+        devices_of_bus[key].push_back(i);
     }
-    for (const auto& device_indices : devices_of_bus_) {
+    for (const auto& key : bus_order) {
+        const auto& device_indices = devices_of_bus[key];
         std::vector<modbus::PolledDevice> polled;
         for (std::size_t i : device_indices) {
             const auto& d = config_.devices[i];
@@ -108,10 +183,9 @@ void Gateway::build_buses() {
                 on_poll_result(device_index, std::move(result));
             });
         };
-        buses_.push_back(
-            std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
-        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": " << device_indices.size()
-                                      << " device(s)");
+        buses_.push_back(std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
+        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": "
+                                      << device_indices.size() << " device(s)");
     }
 }
 
@@ -132,29 +206,52 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
         device.consecutive_failures = 0;
     }
 
-    std::vector<OutboxMessage> closed;
+    const ClockState clock_state = tracker_.reading_state();
     for (std::size_t sensor_index : sensors_of_device_[device_index]) {
         const SensorConfig& sensor = config_.sensors[sensor_index];
         const modbus::DecodedPoint& point = result.points.at(sensor.register_index);
         Reading reading;
         reading.sensor_index = sensor_index;
         reading.sampled_at = result.sampled_at;
+        reading.mono_ms = monotonic_ms(result.sampled_mono);
+        reading.clock = clock_state;
         reading.raw = point.raw;
         reading.value = point.value;
-        reading.quality = !result.ok ? SampleQuality::CommError
+        reading.quality = !result.ok  ? SampleQuality::CommError
                           : point.ok ? SampleQuality::Good
                                      : SampleQuality::DecodeError;
         if (result.ok && !point.ok)
             GW_LOG_DEBUG("modbus", "sensor " << sensor.id << ": " << point.error);
         if (sensor.fill_level && reading.quality == SampleQuality::Good)
-            reading.value =
-                fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
-        SensorState& state = sensors_[sensor_index];
-        state.last = reading;
-        if (auto window = state.window.add(reading))
-            closed.push_back(window_message(sensor_index, *window));
+            reading.value = fill_percent(point.value, sensor.fill_level->empty_mm,
+                                         sensor.fill_level->full_mm);
+        sensors_[sensor_index].last = reading;
+
+        StoredReading stored;
+        stored.sensor = sensor.id;
+        stored.boot_id = clock_->boot_id();
+        stored.mono_ms = reading.mono_ms;
+        stored.wall_ms = unix_ms(reading.sampled_at);
+        stored.clock = reading.clock;
+        stored.raw = reading.raw;
+        stored.value = reading.value;
+        stored.quality = reading.quality;
+        pending_.readings.push_back(std::move(stored));
+
+        if (clock_state == ClockState::Held) continue;  // aggregated once the clock is known
+        if (replaying_) {
+            live_during_replay_.push_back(reading);
+            continue;
+        }
+        aggregate(reading);
     }
-    commit(std::move(closed));
+}
+
+void Gateway::aggregate(const Reading& reading) {
+    if (auto window = sensors_[reading.sensor_index].window.add(reading)) {
+        pending_.windows.push_back(window_commit(reading.sensor_index, *window));
+        commit();
+    }
 }
 
 void Gateway::schedule_tick() {
@@ -170,32 +267,173 @@ void Gateway::schedule_tick() {
 }
 
 void Gateway::on_tick() {
-    const auto now = std::chrono::system_clock::now() - kCloseGrace;
-    std::vector<OutboxMessage> closed;
-    for (std::size_t i = 0; i < sensors_.size(); ++i) {
-        if (auto window = sensors_[i].window.close_due(now))
-            closed.push_back(window_message(i, *window));
+    const ClockSample sample = clock_->sample();
+    const auto update = tracker_.observe(sample);
+    if (update.step_ms) {
+        // A stepped clock would put new samples into old windows (or skip many): close what is
+        // open as partial and start afresh at the new time.
+        GW_LOG_WARN("clock", "system clock stepped by " << *update.step_ms << " ms");
+        for (std::size_t i = 0; i < sensors_.size(); ++i)
+            if (auto window = sensors_[i].window.close_now())
+                pending_.windows.push_back(window_commit(i, *window));
+        auto event = event_message("clock_step");
+        event.body["step_ms"] = *update.step_ms;
+        pending_.events.push_back(std::move(event));
+        commit();
     }
-    commit(std::move(closed));
+    if (update.became_trusted) {
+        clear_alarm("clock_unsynchronised", "system clock synchronised");
+        release_held(tracker_.offset_ms());
+    } else if (update.hold_expired) {
+        GW_LOG_WARN("clock", "clock still unsynchronised after " << config_.clock.max_hold.count()
+                                                                 << " s: publishing readings flagged");
+        release_held(std::nullopt);
+    }
+    if (!tracker_.trusted() && alarms_.count("clock_unsynchronised") == 0)
+        raise_alarm("clock_unsynchronised",
+                    tracker_.holding() ? "system clock not synchronised: holding readings"
+                                       : "system clock not synchronised: readings are flagged");
+
+    if (replaying_) return;
+    const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(sample.wall_ms)) -
+                     kCloseGrace;
+    bool closed_any = false;
+    for (std::size_t i = 0; i < sensors_.size(); ++i) {
+        if (auto window = sensors_[i].window.close_due(now)) {
+            pending_.windows.push_back(window_commit(i, *window));
+            closed_any = true;
+        }
+    }
+    if (closed_any) commit();
 }
 
-void Gateway::commit(std::vector<OutboxMessage> messages) {
-    if (messages.empty()) return;
-    ++commits_pending_;
-    const std::size_t count = messages.size();
-    outbox_->async_enqueue(
-        std::move(messages), [this, count](std::string error, std::vector<std::uint64_t>) {
-            --commits_pending_;
-            if (!error.empty()) {
-                ++commit_failures_;
-                GW_LOG_ERROR("outbox", "could not store " << count << " message(s): " << error);
-                return;
+void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
+    // Readings still waiting for a trustworthy clock: stored ones first (pending ones are
+    // stored before the release runs, in order, on the database thread).
+    replaying_ = true;
+    commit();
+    store_->async_release_held(
+        clock_->boot_id(), offset_ms, [this](Outcome<std::vector<StoredReading>> outcome) {
+            if (!outcome.ok()) GW_LOG_ERROR("clock", "releasing held readings failed: " << outcome.error);
+            for (const auto& s : outcome.value) {
+                auto it = sensor_index_.find(s.sensor);
+                if (it == sensor_index_.end()) continue;
+                Reading r;
+                r.sensor_index = it->second;
+                r.raw = s.raw;
+                r.value = s.value;
+                r.quality = s.quality;
+                r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
+                r.mono_ms = s.mono_ms;
+                r.clock = s.clock;
+                aggregate(r);
             }
-            uplink_->notify_new_messages();
+            if (!outcome.value.empty())
+                GW_LOG_INFO("clock", "released " << outcome.value.size() << " held reading(s)");
+            replaying_ = false;
+            for (const auto& r : live_during_replay_) aggregate(r);
+            live_during_replay_.clear();
         });
 }
 
-OutboxMessage Gateway::window_message(std::size_t sensor_index, const WindowSummary& w) const {
+void Gateway::schedule_flush() {
+    flush_timer_.expires_after(config_.storage.flush_interval);
+    flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopping_) return;
+        commit();
+        schedule_flush();
+    });
+}
+
+void Gateway::commit() {
+    // One batch at a time, so that seqs follow the order in which windows closed.
+    if (in_flight_ || pending_.empty()) return;
+    in_flight_ = std::move(pending_);
+    pending_ = CommitBatch{};
+    store_->async_commit(*in_flight_, [this](Outcome<CommitResult> outcome) {
+        on_committed(std::move(outcome));
+    });
+}
+
+void Gateway::on_committed(Outcome<CommitResult> outcome) {
+    CommitBatch batch = std::move(*in_flight_);
+    in_flight_.reset();
+    if (!outcome.ok()) {
+        ++write_failures_;
+        if (outcome.storage_failure) {
+            raise_alarm("disk_full", "cannot write the database: " + outcome.error, /*storable=*/false);
+        } else {
+            GW_LOG_ERROR("store", "commit failed: " << outcome.error);
+        }
+        // Keep it for the next flush (in front of what came since), within bounds.
+        prepend(pending_.readings, std::move(batch.readings));
+        prepend(pending_.windows, std::move(batch.windows));
+        prepend(pending_.events, std::move(batch.events));
+        if (pending_.readings.size() > kMaxUnstoredReadings) {
+            const auto excess = pending_.readings.size() - kMaxUnstoredReadings;
+            pending_.readings.erase(pending_.readings.begin(),
+                                    pending_.readings.begin() + static_cast<std::ptrdiff_t>(excess));
+        }
+        if (pending_.windows.size() > kMaxUnstoredWindows) {
+            const auto excess = pending_.windows.size() - kMaxUnstoredWindows;
+            unstored_dropped_ += excess;
+            pending_.windows.erase(pending_.windows.begin(),
+                                   pending_.windows.begin() + static_cast<std::ptrdiff_t>(excess));
+        }
+        return;  // retried by the flush timer, not in a hot loop
+    }
+    const CommitResult& result = outcome.value;
+    if (result.evicted)
+        GW_LOG_WARN("store", "outbox full: evicted " << result.evicted->count << " oldest message(s), seq "
+                                                     << result.evicted->first_seq << ".."
+                                                     << result.evicted->last_seq);
+    if (result.rejected > 0)
+        GW_LOG_WARN("store", "outbox full: rejected " << result.rejected << " new message(s)");
+    if (alarms_.count("disk_full")) clear_alarm("disk_full", "database writes succeed again");
+    if (!result.seqs.empty()) uplink_->notify_committed(result.seqs.back());
+    if (!pending_.windows.empty() || !pending_.events.empty()) commit();
+}
+
+void Gateway::raise_alarm(const std::string& name, const std::string& message, bool storable) {
+    if (alarms_.count(name)) return;
+    alarms_[name] = message;
+    GW_LOG_WARN("alarm", name << " raised: " << message);
+    auto event = event_message("alarm");
+    event.body["alarm"] = name;
+    event.body["state"] = "raised";
+    event.body["message"] = message;
+    if (storable) {
+        pending_.events.push_back(std::move(event));
+        commit();
+    } else if (uplink_) {
+        // Storage is what failed: say it directly, without a seq.
+        uplink_->publish_direct(event.topic, event.body.dump(), false);
+    }
+}
+
+void Gateway::clear_alarm(const std::string& name, const std::string& message) {
+    if (alarms_.erase(name) == 0) return;
+    GW_LOG_INFO("alarm", name << " cleared: " << message);
+    auto event = event_message("alarm");
+    event.body["alarm"] = name;
+    event.body["state"] = "cleared";
+    event.body["message"] = message;
+    pending_.events.push_back(std::move(event));
+    commit();
+}
+
+OutboxMessage Gateway::event_message(const char* type) const {
+    ordered_json body;
+    body["v"] = 1;
+    body["town_id"] = config_.gateway.town_id;
+    body["gateway_id"] = config_.gateway.gateway_id;
+    body["seq"] = nullptr;  // assigned by the store at commit
+    body["type"] = type;
+    body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
+    return {config_.topic_root() + "/events", std::move(body)};
+}
+
+WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummary& w) const {
     const SensorConfig& sensor = config_.sensors[sensor_index];
     auto optional_number = [](const std::optional<double>& v) {
         return v ? ordered_json(*v) : ordered_json(nullptr);
@@ -204,7 +442,7 @@ OutboxMessage Gateway::window_message(std::size_t sensor_index, const WindowSumm
     body["v"] = 1;
     body["town_id"] = config_.gateway.town_id;
     body["gateway_id"] = config_.gateway.gateway_id;
-    body["seq"] = nullptr;  // assigned by the outbox at commit
+    body["seq"] = nullptr;  // assigned by the store at commit
     body["sensor"] = sensor.id;
     body["device"] = sensor.device_id;
     body["metric"] = sensor.metric;
@@ -220,17 +458,16 @@ OutboxMessage Gateway::window_message(std::size_t sensor_index, const WindowSumm
     body["mean"] = optional_number(w.mean);
     body["last"] = optional_number(w.last);
     body["quality"] = to_string(w.quality);
-    return {config_.topic_root() + "/data/" + sensor.id, std::move(body)};
+    body["clock"] = to_string(w.clock);
+    body["historical"] = !(uplink_ && uplink_->connected());
+    return {sensor.id, w.end_ms, {config_.topic_root() + "/data/" + sensor.id, std::move(body)}};
 }
 
 nlohmann::json Gateway::sensor_list() const {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : config_.sensors)
-        list.push_back({{"id", s.id},
-                        {"device", s.device_id},
-                        {"metric", s.metric},
-                        {"unit", s.unit},
-                        {"window_s", s.window.count()}});
+        list.push_back({{"id", s.id}, {"device", s.device_id}, {"metric", s.metric},
+                        {"unit", s.unit}, {"window_s", s.window.count()}});
     return list;
 }
 
@@ -257,6 +494,64 @@ std::string Gateway::offline_payload(const char* reason) const {
     return body.dump();
 }
 
+nlohmann::json Gateway::health_json(const StoreStats& stats) const {
+    const auto now_ms = unix_ms(std::chrono::system_clock::now());
+    const UplinkStats& up = uplink_->stats();
+    nlohmann::json alarms = nlohmann::json::array();
+    for (const auto& [name, message] : alarms_) alarms.push_back(name);
+    return {
+        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::steady_clock::now() - started_steady_)
+                         .count()},
+        {"outbox",
+         {{"depth", stats.depth},
+          {"oldest_age_s",
+           stats.oldest_created_ms == 0 ? 0 : std::max<std::int64_t>(0, (now_ms - stats.oldest_created_ms) / 1000)},
+          {"bytes_used", stats.bytes_used},
+          {"max_bytes", stats.max_bytes},
+          {"evicted_total", stats.evicted_total},
+          {"rejected_total", stats.rejected_total},
+          {"last_seq", stats.last_seq},
+          {"open_window_readings", stats.readings},
+          {"write_failures", write_failures_},
+          {"unstored_dropped", unstored_dropped_}}},
+        {"mqtt",
+         {{"connected", up.connected},
+          {"broker", uplink_->broker()},
+          {"connects", up.connects},
+          {"connection_losses", up.connection_losses},
+          {"published", up.published},
+          {"publish_failures", up.publish_failures},
+          {"inflight", up.inflight},
+          {"last_error", up.last_error}}},
+        {"alarms", alarms},
+        {"clock", {{"trusted", tracker_.trusted()}, {"holding", tracker_.holding()}}},
+    };
+}
+
+void Gateway::publish_health() {
+    store_->async_stats([this](Outcome<StoreStats> stats) {
+        if (!stats.ok() || stopping_) return;
+        ordered_json body;
+        body["v"] = 1;
+        body["town_id"] = config_.gateway.town_id;
+        body["gateway_id"] = config_.gateway.gateway_id;
+        body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
+        const nlohmann::json health = health_json(stats.value);
+        for (const auto& [key, value] : health.items()) body[key] = value;
+        uplink_->publish_direct(config_.topic_root() + "/health", body.dump(), false);
+    });
+}
+
+void Gateway::schedule_health() {
+    health_timer_.expires_after(config_.gateway.health_interval);
+    health_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopping_) return;
+        publish_health();
+        schedule_health();
+    });
+}
+
 void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply reply) {
     const auto cmd = request.find("cmd");
     if (cmd == request.end() || !cmd->is_string()) {
@@ -268,30 +563,26 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                {"error", "unknown command \"" + cmd->get<std::string>() + "\" (known: status)"}});
         return;
     }
-    outbox_->async_stats([this, reply = std::move(reply)](OutboxStats outbox) {
-        nlohmann::json status;
+    store_->async_stats([this, reply = std::move(reply)](Outcome<StoreStats> stats) {
+        if (!stats.ok()) {
+            reply({{"ok", false}, {"error", "cannot read the store: " + stats.error}});
+            return;
+        }
+        nlohmann::json status = health_json(stats.value);
         status["version"] = kVersion;
         status["town_id"] = config_.gateway.town_id;
         status["gateway_id"] = config_.gateway.gateway_id;
         status["started_at"] = format_rfc3339_utc(unix_ms(started_at_));
-        status["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::steady_clock::now() - started_steady_)
-                                 .count();
-        const UplinkStats& up = uplink_->stats();
-        status["mqtt"] = {{"connected", up.connected},  {"broker", uplink_->broker()},
-                          {"published", up.published},  {"inflight", up.inflight},
-                          {"connects", up.connects},    {"connection_losses", up.connection_losses},
-                          {"last_error", up.last_error}};
-        status["outbox"] = {{"depth", outbox.depth},
-                            {"last_seq", outbox.last_seq},
-                            {"commit_failures", commit_failures_}};
+        nlohmann::json alarm_details = nlohmann::json::object();
+        for (const auto& [name, message] : alarms_) alarm_details[name] = message;
+        status["alarm_messages"] = alarm_details;
         nlohmann::json sensors = nlohmann::json::array();
         for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
             const auto& s = config_.sensors[i];
             const auto& last = sensors_[i].last;
-            nlohmann::json entry = {{"id", s.id},           {"device", s.device_id},
-                                    {"metric", s.metric},   {"unit", s.unit},
-                                    {"last", nullptr},      {"quality", "no_data"},
+            nlohmann::json entry = {{"id", s.id},         {"device", s.device_id},
+                                    {"metric", s.metric}, {"unit", s.unit},
+                                    {"last", nullptr},    {"quality", "no_data"},
                                     {"updated_at", nullptr}};
             if (last) {
                 if (last->quality == SampleQuality::Good) entry["last"] = last->value;
@@ -322,19 +613,17 @@ void Gateway::stop() {
     stopping_ = true;
     signals_.cancel();
     tick_timer_.cancel();
+    flush_timer_.cancel();
+    health_timer_.cancel();
     // Bus threads finish their current transaction (bounded by the response timeout).
     for (auto& bus : buses_) bus->stop();
-    // Open windows are committed as partial rather than lost.
-    std::vector<OutboxMessage> closed;
-    for (std::size_t i = 0; i < sensors_.size(); ++i)
-        if (auto window = sensors_[i].window.close_now())
-            closed.push_back(window_message(i, *window));
-    if (!closed.empty()) {
-        outbox_->async_enqueue(
-            std::move(closed), [](std::string error, std::vector<std::uint64_t>) {
-                if (!error.empty())
-                    GW_LOG_ERROR("outbox", "could not store final windows: " << error);
-            });
+    // Open windows stay open: their readings are stored and they resume at the next start.
+    // The database thread runs every queued job before it exits, so this last batch lands.
+    if (!pending_.empty()) {
+        store_->async_commit(std::move(pending_), [](Outcome<CommitResult> outcome) {
+            if (!outcome.ok()) GW_LOG_ERROR("store", "final commit failed: " << outcome.error);
+        });
+        pending_ = CommitBatch{};
     }
     auto finished = std::make_shared<bool>(false);
     auto finish = [this, finished] {
@@ -342,7 +631,7 @@ void Gateway::stop() {
         *finished = true;
         stop_deadline_.cancel();
         control_->stop();
-        outbox_->stop();  // drains queued writes, then joins the database thread
+        store_->stop();  // drains queued writes, then joins the database thread
         GW_LOG_INFO("gateway", "stopped");
         io_.stop();
     };

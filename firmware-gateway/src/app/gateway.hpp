@@ -1,24 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
-// The composition root: owns the buses, the per-sensor windows, the outbox, the uplink and the
+// The composition root: owns the buses, the per-sensor windows, the store, the uplink and the
 // control socket, and wires them together on the one main io_context.
 //
-//   bus threads --post--> on_poll_result --> WindowAggregator --closed window--> OutboxWorker
-//   (libmodbus)                                                        (SQLite thread)
-//                                            Uplink <--peek/ack-- OutboxWorker
+//   bus threads --post--> on_poll_result --+--> pending readings --(flush)--+
+//   (libmodbus)                            |                                v
+//                                          +--> WindowAggregator --closed--> StoreWorker
+//                                                                       (SQLite thread)
+//                                            Uplink <--peek/ack-- StoreWorker
 //                                              |--publish QoS 1--> PahoPublisher --> broker
+//
+// Raw readings are committed every flush interval and closed windows at once, each batch in
+// one transaction; a closed window and the deletion of its readings commit together.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
 #include "app/control_server.hpp"
-#include "buffer/outbox_worker.hpp"
+#include "buffer/store_worker.hpp"
 #include "config/config.hpp"
+#include "core/clock.hpp"
 #include "core/reading.hpp"
 #include "core/window_aggregator.hpp"
 #include "drivers/modbus_bus.hpp"
@@ -29,11 +36,13 @@ namespace gw {
 
 class Gateway {
 public:
-    Gateway(Config config, boost::asio::io_context& io);
+    Gateway(Config config, boost::asio::io_context& io,
+            std::unique_ptr<ClockSource> clock = std::make_unique<SystemClockSource>());
     ~Gateway();
 
-    /// Opens the outbox and the control socket (throws on failure), then starts polling and
-    /// the uplink. SIGINT/SIGTERM start a graceful stop; run() on the io_context returns after.
+    /// Opens the store (recovering open windows) and the control socket (throws on failure),
+    /// then starts polling and the uplink. SIGINT/SIGTERM start a graceful stop; run() on the
+    /// io_context returns after it.
     void start();
 
 private:
@@ -42,45 +51,65 @@ private:
         std::optional<Reading> last;
     };
     struct DeviceState {
-        std::size_t bus_index{0};
         std::uint64_t polls{0};
         std::uint64_t failures{0};
         std::uint64_t consecutive_failures{0};
         std::string last_error;
     };
 
+    void recover_open_windows();
     void build_buses();
     void on_poll_result(std::size_t device_index, modbus::DevicePollResult result);
+    void aggregate(const Reading& reading);
     void schedule_tick();
     void on_tick();
-    void commit(std::vector<OutboxMessage> messages);
-    OutboxMessage window_message(std::size_t sensor_index, const WindowSummary& window) const;
+    void release_held(std::optional<std::int64_t> offset_ms);
+    void schedule_flush();
+    void commit();
+    void on_committed(Outcome<CommitResult> outcome);
+    void raise_alarm(const std::string& name, const std::string& message, bool storable = true);
+    void clear_alarm(const std::string& name, const std::string& message);
+    OutboxMessage event_message(const char* type) const;
+    WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window) const;
     nlohmann::json sensor_list() const;
     std::string birth_payload() const;
     std::string offline_payload(const char* reason) const;
+    nlohmann::json health_json(const StoreStats& stats) const;
+    void publish_health();
+    void schedule_health();
     void handle_request(const nlohmann::json& request, ControlServer::Reply reply);
     void stop();
 
     Config config_;
     boost::asio::io_context& io_;
+    std::unique_ptr<ClockSource> clock_;
+    WallClockTracker tracker_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_timer_;
+    boost::asio::steady_timer flush_timer_;
+    boost::asio::steady_timer health_timer_;
     boost::asio::steady_timer stop_deadline_;
     std::chrono::system_clock::time_point started_at_;
     std::chrono::steady_clock::time_point started_steady_;
 
     std::vector<SensorState> sensors_;
+    std::map<std::string, std::size_t> sensor_index_;
     std::vector<std::vector<std::size_t>> sensors_of_device_;
     std::vector<DeviceState> devices_;
-    std::vector<std::vector<std::size_t>> devices_of_bus_;  ///< bus -> config device indices
     std::vector<std::unique_ptr<modbus::ModbusBus>> buses_;
 
-    std::unique_ptr<OutboxWorker> outbox_;
+    std::unique_ptr<StoreWorker> store_;
     std::unique_ptr<PahoPublisher> publisher_;
     std::unique_ptr<Uplink> uplink_;
     std::unique_ptr<ControlServer> control_;
-    std::uint64_t commits_pending_{0};
-    std::uint64_t commit_failures_{0};
+
+    CommitBatch pending_;               ///< not yet handed to the store
+    std::optional<CommitBatch> in_flight_;  ///< handed over, outcome not known yet
+    bool replaying_{false};             ///< held readings are being released
+    std::vector<Reading> live_during_replay_;
+    std::map<std::string, std::string> alarms_;  ///< active alarm -> message
+    std::uint64_t write_failures_{0};
+    std::uint64_t unstored_dropped_{0};  ///< dropped from memory while storage kept failing
     bool stopping_{false};
 };
 

@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
         *gw::log::parse_level(log_level.empty() ? config.gateway.log_level : log_level));
     // A broker or sensor closing its socket must not kill us; writes report EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit (RLIMIT_FSIZE) must surface as a failed write, not kill the daemon.
+    std::signal(SIGXFSZ, SIG_IGN);
 
     try {
         boost::asio::io_context io(1);

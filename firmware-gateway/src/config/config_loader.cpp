@@ -295,10 +295,13 @@ void parse_gateway(const json& root, Checker& check, GatewayIdentity& gw) {
     const Pointer p = Pointer{} / "gateway";
     const json* j = check.member(root, "gateway", Pointer{}, true);
     if (j == nullptr || !check.object(*j, p)) return;
-    check.only_keys(*j, p, {"town_id", "gateway_id", "log_level"});
+    check.only_keys(*j, p, {"town_id", "gateway_id", "log_level", "health_interval_s"});
     check.id(*j, "town_id", p, gw.town_id, true);
     check.id(*j, "gateway_id", p, gw.gateway_id, true);
     check.one_of(*j, "log_level", p, gw.log_level, {"debug", "info", "warn", "error"}, false);
+    std::int64_t health_s = 0;
+    if (check.integer(*j, "health_interval_s", p, health_s, 5, 3600, false))
+        gw.health_interval = std::chrono::seconds(health_s);
 }
 
 void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
@@ -307,7 +310,8 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
     if (j == nullptr || !check.object(*j, p)) return;
     check.only_keys(*j, p,
                     {"broker", "client_id", "topic_prefix", "username", "password", "keepalive_s",
-                     "connect_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_inflight"});
+                     "connect_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_inflight",
+                     "backlog_rate"});
     if (check.string(*j, "broker", p, mqtt.broker, true)) {
         const auto colon = mqtt.broker.rfind(':');
         const bool scheme_ok =
@@ -338,17 +342,37 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
         check.error(p / "reconnect_max_s", "must be at least reconnect_min_s (" +
                                                std::to_string(mqtt.reconnect_min_s) + ")");
     check.integer_into(*j, "max_inflight", p, mqtt.max_inflight, 1, 1000, false);
+    check.integer_into(*j, "backlog_rate", p, mqtt.backlog_rate, 1, 100000, false);
 }
 
 void parse_storage(const json& root, Checker& check, StorageConfig& storage) {
     const Pointer p = Pointer{} / "storage";
     const json* j = check.member(root, "storage", Pointer{}, false);
     if (j == nullptr || !check.object(*j, p)) return;
-    check.only_keys(*j, p, {"path", "synchronous"});
+    check.only_keys(*j, p, {"path", "synchronous", "max_bytes", "when_full", "flush_interval_ms"});
     if (j->contains("path")) check.string(*j, "path", p, storage.path, false);
-    std::string sync;
-    if (check.one_of(*j, "synchronous", p, sync, {"normal", "full"}, false))
-        storage.synchronous = sync == "full" ? SyncMode::Full : SyncMode::Normal;
+    std::string text;
+    if (check.one_of(*j, "synchronous", p, text, {"full", "normal"}, false))
+        storage.synchronous = text == "full" ? SyncMode::Full : SyncMode::Normal;
+    check.integer_into(*j, "max_bytes", p, storage.max_bytes, 65536, std::int64_t{1} << 40, false);
+    if (check.one_of(*j, "when_full", p, text, {"drop_oldest", "reject_new"}, false))
+        storage.when_full = text == "drop_oldest" ? WhenFull::DropOldest : WhenFull::RejectNew;
+    std::int64_t flush_ms = 0;
+    if (check.integer(*j, "flush_interval_ms", p, flush_ms, 100, 60000, false))
+        storage.flush_interval = std::chrono::milliseconds(flush_ms);
+}
+
+void parse_clock(const json& root, Checker& check, ClockConfig& clock) {
+    const Pointer p = Pointer{} / "clock";
+    const json* j = check.member(root, "clock", Pointer{}, false);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"trust", "max_hold_s"});
+    std::string trust;
+    if (check.one_of(*j, "trust", p, trust, {"ntp", "system"}, false))
+        clock.trust = trust == "ntp" ? ClockTrust::Ntp : ClockTrust::System;
+    std::int64_t hold_s = 0;
+    if (check.integer(*j, "max_hold_s", p, hold_s, 0, 7 * 86400, false))
+        clock.max_hold = std::chrono::seconds(hold_s);
 }
 
 void parse_control(const json& root, Checker& check, ControlConfig& control) {
@@ -618,13 +642,14 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
     Config config;
     config.source_file = path;
     check.only_keys(*doc, Pointer{},
-                    {"gateway", "mqtt", "storage", "control", "devices", "sensors"});
+                    {"gateway", "mqtt", "storage", "control", "clock", "devices", "sensors"});
     parse_gateway(*doc, check, config.gateway);
     parse_mqtt(*doc, check, config.mqtt);
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
         config.mqtt.client_id = "towngw-" + config.gateway.gateway_id;
     parse_storage(*doc, check, config.storage);
     parse_control(*doc, check, config.control);
+    parse_clock(*doc, check, config.clock);
 
     const std::string config_dir = std::filesystem::path(path).parent_path().string();
     const Pointer devices_ptr = Pointer{} / "devices";

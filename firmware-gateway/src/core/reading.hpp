@@ -16,13 +16,26 @@ enum class SampleQuality : std::uint8_t {
 
 const char* to_string(SampleQuality quality);
 
+/// How far the wall-clock time of a reading can be trusted (docs/reliability.md, clock).
+/// The numeric values are stored in the database.
+enum class ClockState : std::uint8_t {
+    Held = 0,            ///< taken while the clock was unsynchronised; not aggregated yet
+    Synchronised = 1,    ///< taken while the clock was trusted
+    Corrected = 2,       ///< taken while unsynchronised, re-timed after the clock synchronised
+    Unsynchronised = 3,  ///< taken while unsynchronised and never corrected
+};
+
+const char* to_string(ClockState state);
+
 /// One sample of one configured sensor, after decoding and derivation.
 struct Reading {
     std::size_t sensor_index{0};  ///< index into Config::sensors
     double raw{0.0};              ///< register value as decoded, before scaling
     double value{0.0};            ///< engineering value in the sensor's unit
     SampleQuality quality{SampleQuality::Good};
-    std::chrono::system_clock::time_point sampled_at;
+    std::chrono::system_clock::time_point sampled_at;  ///< wall-clock time (see `clock`)
+    std::int64_t mono_ms{0};                           ///< monotonic time since boot
+    ClockState clock{ClockState::Synchronised};
 };
 
 }  // namespace gw

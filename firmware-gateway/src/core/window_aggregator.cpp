@@ -17,6 +17,16 @@ const char* to_string(SampleQuality quality) {
     return "?";
 }
 
+const char* to_string(ClockState state) {
+    switch (state) {
+        case ClockState::Held: return "held";
+        case ClockState::Synchronised: return "synchronised";
+        case ClockState::Corrected: return "corrected";
+        case ClockState::Unsynchronised: return "unsynchronised";
+    }
+    return "?";
+}
+
 const char* to_string(WindowQuality quality) {
     switch (quality) {
         case WindowQuality::Good:
@@ -68,6 +78,11 @@ std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
         open_->start_ms = start;
     }
     Accumulator& acc = *open_;
+    // Unsynchronised is worse than Corrected, which is worse than Synchronised.
+    auto severity = [](ClockState c) {
+        return c == ClockState::Unsynchronised ? 2 : c == ClockState::Corrected ? 1 : 0;
+    };
+    if (severity(reading.clock) > severity(acc.clock)) acc.clock = reading.clock;
     if (reading.quality != SampleQuality::Good) {
         ++acc.failed;
         return closed;
@@ -108,6 +123,7 @@ WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete)
     s.count = acc.count;
     s.failed = acc.failed;
     s.expected = expected_;
+    s.clock = acc.clock;
     if (acc.count > 0) {
         s.min = acc.min;
         s.max = acc.max;

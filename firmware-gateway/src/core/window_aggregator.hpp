@@ -29,6 +29,8 @@ struct WindowSummary {
     std::uint32_t expected{0};                   ///< polls a full window should see
     std::optional<double> min, max, mean, last;  ///< over good samples; empty when count == 0
     WindowQuality quality{WindowQuality::NoData};
+    /// The least trustworthy clock state among the window's samples.
+    ClockState clock{ClockState::Synchronised};
 };
 
 class WindowAggregator {
@@ -63,6 +65,7 @@ private:
         double min{0.0};
         double max{0.0};
         double last{0.0};
+        ClockState clock{ClockState::Synchronised};
     };
 
     std::int64_t align(std::int64_t t_ms) const;

@@ -1,26 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
-// Drains the SQLite outbox to the broker. Lives on the main io_context; talks to the outbox
-// only through OutboxWorker and to the network only through a Publisher.
+// Drains the SQLite outbox to the broker. Lives on the main io_context; talks to the store only
+// through StoreWorker and to the network only through a Publisher.
 //
 //   Idle --start()--> Connecting --connected--> Connected --lost/failed--> BackingOff
-//                        ^                        |  birth, then drain:            |
-//                        |                        |  peek > cursor, publish QoS 1, |
-//                        |                        |  PUBACK -> ack (row deleted)   |
-//                        +----------- timer (1 s, 2 s, ... reconnect_max_s) -------+
+//                        ^                        |                            |
+//                        +---- timer: min_s·2^n, capped at max_s, with jitter -+
 //
-// At-least-once: after a reconnect the cursor restarts at 0, so every row without a PUBACK is
-// sent again (same seq, same payload).
+// While Connected, two cursors walk the outbox in seq order:
+//   live    seq > boundary   messages committed since this connection came up: sent first;
+//   backlog seq <= boundary  what piled up before (outage, crash): sent alongside, at most
+//                            backlog_rate messages/s, so fresh data is never stuck behind it.
+// A row is deleted (acked, in batches) only after its PUBACK. After a reconnect both cursors
+// restart, so every row without a PUBACK is sent again with the same seq and payload
+// (at-least-once).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "buffer/outbox_worker.hpp"
+#include "buffer/store_worker.hpp"
 #include "config/config.hpp"
 #include "uplink/publisher.hpp"
 
@@ -31,53 +35,76 @@ struct UplinkStats {
     std::uint64_t published{0};  ///< PUBACKs received for outbox messages
     std::uint64_t connects{0};
     std::uint64_t connection_losses{0};
+    std::uint64_t publish_failures{0};
     std::size_t inflight{0};
     std::string last_error;
 };
 
 class Uplink {
 public:
-    Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, OutboxWorker& outbox,
+    Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, StoreWorker& store,
            Publisher& publisher, std::string status_topic);
 
-    /// `birth_payload()` is called on each connect to build the retained birth message.
-    void start(std::function<std::string()> birth_payload);
-    /// Call after messages were committed to the outbox.
-    void notify_new_messages();
+    /// `birth_payload()` builds the retained birth message; `on_connected()` runs after each
+    /// successful connect (the gateway publishes health then). `last_seq`: highest seq stored.
+    void start(std::uint64_t last_seq, std::function<std::string()> birth_payload,
+               std::function<void()> on_connected);
+    /// Call after messages were committed to the outbox; `last_seq` is the highest new seq.
+    void notify_committed(std::uint64_t last_seq);
+    /// Publishes a message that does not go through the outbox (health, an alarm that could
+    /// not be stored). Best effort: false if not connected.
+    bool publish_direct(const std::string& topic, const std::string& payload, bool retained);
     /// Publishes `offline_payload` (retained) if connected, then disconnects; `done` afterwards.
     void shutdown(std::string offline_payload, std::function<void()> done);
 
+    bool connected() const { return state_ == State::Connected; }
     const UplinkStats& stats() const { return stats_; }
     const std::string& broker() const { return config_.broker; }
 
 private:
     enum class State { Idle, Connecting, Connected, BackingOff, ShuttingDown };
     static constexpr std::uint64_t kStatusTag = 0;  // outbox seqs start at 1
+    static constexpr std::uint64_t kDirectTag = UINT64_MAX;
 
     void connect();
     void on_connected();
     void on_disconnected(const std::string& reason);
     void pump();
-    void on_publish_done(std::uint64_t seq, bool ok);
+    void refill_tokens();
+    void on_publish_done(std::uint64_t tag, bool ok);
+    void schedule_ack_flush();
     void flush_acks();
 
     MqttConfig config_;
     boost::asio::any_io_executor executor_;
-    OutboxWorker& outbox_;
+    StoreWorker& store_;
     Publisher& publisher_;
     std::string status_topic_;
     std::function<std::string()> birth_payload_;
+    std::function<void()> on_connected_;
 
     State state_{State::Idle};
     boost::asio::steady_timer retry_timer_;
     int backoff_s_{0};
+    std::mt19937 jitter_rng_;
 
-    std::uint64_t cursor_{0};  ///< highest seq handed to the publisher this session
+    std::uint64_t last_committed_seq_{0};
+    std::uint64_t boundary_{0};         ///< seqs <= boundary are backlog for this connection
+    std::uint64_t live_cursor_{0};      ///< highest live seq handed to the publisher
+    std::uint64_t backlog_cursor_{0};   ///< highest backlog seq handed to the publisher
+    bool live_pending_{false};          ///< live rows may be waiting
+    bool backlog_done_{true};
+    double backlog_tokens_{0};
+    std::chrono::steady_clock::time_point tokens_at_;
+    boost::asio::steady_timer token_timer_;
+    bool token_timer_armed_{false};
+
     std::set<std::uint64_t> inflight_;
     bool peek_pending_{false};
-    bool more_pending_{false};         ///< new rows arrived while a peek was running
     std::vector<std::uint64_t> acks_;  ///< PUBACKed seqs waiting for the next ack batch
     bool ack_pending_{false};
+    boost::asio::steady_timer ack_timer_;
+    bool ack_timer_armed_{false};
     std::function<void()> shutdown_done_;
     UplinkStats stats_;
 };

@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "buffer/store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/time_format.hpp"
+
+namespace gw {
+
+namespace {
+
+/// Schema migrations, applied in order; PRAGMA user_version records how many ran.
+constexpr const char* kMigrations[] = {
+    // 1: outbox + persisted sequence counter.
+    "CREATE TABLE outbox ("
+    "  seq        INTEGER PRIMARY KEY,"
+    "  topic      TEXT    NOT NULL,"
+    "  payload    TEXT    NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta(key, value) VALUES ('last_seq', 0);",
+    // 2: raw readings of open windows (crash recovery, clock correction) and loss counters.
+    "CREATE TABLE readings ("
+    "  id      INTEGER PRIMARY KEY,"
+    "  sensor  TEXT    NOT NULL,"
+    "  boot_id TEXT    NOT NULL,"
+    "  mono_ms INTEGER NOT NULL,"
+    "  wall_ms INTEGER NOT NULL,"
+    "  clock   INTEGER NOT NULL,"
+    "  raw     REAL    NOT NULL,"
+    "  value   REAL    NOT NULL,"
+    "  quality INTEGER NOT NULL);"
+    "CREATE INDEX readings_by_sensor_time ON readings(sensor, wall_ms);"
+    "INSERT INTO meta(key, value) VALUES ('evicted_total', 0), ('rejected_total', 0);",
+    // 3: the span of seqs evicted since the last eviction event was delivered.
+    "INSERT INTO meta(key, value) VALUES ('eviction_span_first', 0), ('eviction_span_count', 0),"
+    " ('last_eviction_event_seq', 0);",
+};
+
+/// Seqs are reserved this many at a time in the sidecar file: one fsync per block.
+constexpr std::uint64_t kSeqBlock = 1000;
+/// Eviction keeps the database this far below max_bytes, so one batch rarely crosses it.
+constexpr double kFillTarget = 0.90;
+/// Rough bytes a raw reading row takes (values, ids, boot id, index entry).
+constexpr std::uint64_t kReadingRowBytes = 110;
+
+/// Resets a statement's bindings and cursor on scope exit.
+struct StatementReset {
+    sqlite3_stmt* stmt;
+    ~StatementReset() {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+};
+
+/// Runs ROLLBACK unless the transaction was committed.
+struct Transaction {
+    sqlite3* db;
+    bool done{false};
+    ~Transaction() {
+        if (!done) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+};
+
+std::string sidecar_path(const std::string& path) { return path + ".seq"; }
+
+std::uint64_t read_reserved(const std::string& path) {
+    std::ifstream in(sidecar_path(path));
+    std::uint64_t value = 0;
+    if (in >> value) return value;
+    return 0;
+}
+
+void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+    sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+std::string column_text(sqlite3_stmt* s, int index) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
+    return text == nullptr ? std::string()
+                           : std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(s, index)));
+}
+
+std::int64_t now_ms() { return unix_ms(std::chrono::system_clock::now()); }
+
+}  // namespace
+
+bool StoreError::is_storage_failure() const {
+    const int primary = sqlite_code_ & 0xff;
+    return primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN ||
+           primary == SQLITE_READONLY;
+}
+
+std::uint64_t stored_size(const std::string& topic, const std::string& payload) {
+    return topic.size() + payload.size() + 24;
+}
+
+Store::Store(const std::string& path, const StoreOptions& options)
+    : path_(path), options_(options) {
+    try {
+        open(path_);
+        const std::string check = quick_check();
+        if (check != "ok") throw StoreError("integrity check failed: " + check, SQLITE_CORRUPT);
+        migrate();
+        configure();
+    } catch (const StoreError& e) {
+        const int primary = e.sqlite_code() & 0xff;
+        const bool corrupt = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+        close();
+        if (!corrupt || path_ == ":memory:") throw;
+        // Keep the evidence, start afresh; seqs continue above anything the old file issued.
+        const std::string stamp = format_rfc3339_utc(now_ms());
+        open_report_.moved_aside_to = path_ + ".corrupt-" + stamp;
+        open_report_.corruption = e.what();
+        std::error_code ignored;
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            if (std::filesystem::exists(path_ + suffix))
+                std::filesystem::rename(path_ + suffix, open_report_.moved_aside_to + suffix,
+                                        ignored);
+        }
+        open(path_);
+        migrate();
+        configure();
+    }
+}
+
+Store::~Store() { close(); }
+
+void Store::open(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        const int code = db_ != nullptr ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw StoreError("cannot open database " + path + ": " + why, code);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 5000);
+    // WAL keeps the file consistent through crashes; a corrupt header shows up right here.
+    exec("PRAGMA journal_mode=WAL");
+}
+
+void Store::configure() {
+    exec(options_.synchronous == SyncMode::Full ? "PRAGMA synchronous=FULL"
+                                                : "PRAGMA synchronous=NORMAL");
+    page_size_ = query_u64("PRAGMA page_size");
+    // Bound the WAL too: checkpoint and truncate it at 1/16 of the cap.
+    const std::uint64_t wal_pages = std::max<std::uint64_t>(16, options_.max_bytes / 16 / page_size_);
+    exec(("PRAGMA wal_autocheckpoint=" + std::to_string(wal_pages)).c_str());
+    exec(("PRAGMA journal_size_limit=" + std::to_string(wal_pages * page_size_)).c_str());
+
+    insert_message_ = prepare("INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
+    insert_reading_ = prepare(
+        "INSERT INTO readings(sensor, boot_id, mono_ms, wall_ms, clock, raw, value, quality)"
+        " VALUES (?,?,?,?,?,?,?,?)");
+    delete_readings_ = prepare("DELETE FROM readings WHERE sensor = ? AND clock <> 0 AND wall_ms < ?");
+    peek_ = prepare(
+        "SELECT seq, topic, payload FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?");
+    delete_message_ = prepare("DELETE FROM outbox WHERE seq = ?");
+    save_meta_ = prepare("UPDATE meta SET value = ? WHERE key = ?");
+
+    depth_ = query_u64("SELECT COUNT(*) FROM outbox");
+    evicted_total_ = query_u64("SELECT value FROM meta WHERE key = 'evicted_total'");
+    rejected_total_ = query_u64("SELECT value FROM meta WHERE key = 'rejected_total'");
+    eviction_span_first_ = query_u64("SELECT value FROM meta WHERE key = 'eviction_span_first'");
+    eviction_span_count_ = query_u64("SELECT value FROM meta WHERE key = 'eviction_span_count'");
+    last_eviction_event_seq_ =
+        query_u64("SELECT value FROM meta WHERE key = 'last_eviction_event_seq'");
+    // The counter can never be below a stored row, whatever happened to meta.
+    reserved_seq_ = path_ == ":memory:" ? 0 : read_reserved(path_);
+    last_seq_ = std::max(query_u64("SELECT value FROM meta WHERE key = 'last_seq'"),
+                         query_u64("SELECT IFNULL(MAX(seq), 0) FROM outbox"));
+    if (created_fresh_ && reserved_seq_ > last_seq_) {
+        // A new database next to the seq reservations of an old one (replaced after corruption,
+        // or deleted): continue above every seq the old one may have issued.
+        last_seq_ = reserved_seq_;
+        open_report_.seq_resumed_after = reserved_seq_;
+    }
+}
+
+void Store::close() {
+    for (sqlite3_stmt* s : {insert_message_, insert_reading_, delete_readings_, peek_,
+                            delete_message_, save_meta_})
+        sqlite3_finalize(s);
+    insert_message_ = insert_reading_ = delete_readings_ = peek_ = delete_message_ = save_meta_ =
+        nullptr;
+    if (db_ != nullptr) sqlite3_close(db_);
+    db_ = nullptr;
+}
+
+void Store::fail(const std::string& what) {
+    throw StoreError(what + ": " + sqlite3_errmsg(db_), sqlite3_extended_errcode(db_));
+}
+
+void Store::exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        std::string why = message != nullptr ? message : "unknown error";
+        sqlite3_free(message);
+        throw StoreError("sqlite: " + why + " (in: " + std::string(sql).substr(0, 60) + ")",
+                         sqlite3_extended_errcode(db_));
+    }
+}
+
+sqlite3_stmt* Store::prepare(const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
+        fail(std::string("prepare ") + sql);
+    return stmt;
+}
+
+std::uint64_t Store::query_u64(const char* sql) {
+    sqlite3_stmt* q = prepare(sql);
+    std::uint64_t value = 0;
+    const int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) value = static_cast<std::uint64_t>(sqlite3_column_int64(q, 0));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail(sql);
+    return value;
+}
+
+std::string Store::quick_check() {
+    sqlite3_stmt* q = prepare("PRAGMA quick_check");
+    std::string result;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!result.empty()) result += "; ";
+        result += column_text(q, 0);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("quick_check");
+    return result;
+}
+
+void Store::migrate() {
+    int version = static_cast<int>(query_u64("PRAGMA user_version"));
+    created_fresh_ = version == 0;
+    constexpr int latest = static_cast<int>(std::size(kMigrations));
+    if (version > latest)
+        throw StoreError("database schema version " + std::to_string(version) +
+                             " is newer than this towngwd understands (" + std::to_string(latest) +
+                             "); refusing to touch it",
+                         SQLITE_MISMATCH);
+    for (int v = version; v < latest; ++v) {
+        exec("BEGIN IMMEDIATE");
+        Transaction tx{db_};
+        exec(kMigrations[v]);
+        exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+        exec("COMMIT");
+        tx.done = true;
+    }
+}
+
+void Store::reserve_seqs(std::uint64_t up_to) {
+    if (path_ == ":memory:") {
+        reserved_seq_ = up_to;
+        return;
+    }
+    // Write-then-rename with fsyncs: the sidecar is either the old or the new block, never torn.
+    const std::string target = sidecar_path(path_);
+    const std::string temp = target + ".tmp";
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    const std::string text = std::to_string(up_to) + "\n";
+    const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                    ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok || std::rename(temp.c_str(), target.c_str()) != 0)
+        throw StoreError("cannot reserve seqs in " + target, SQLITE_IOERR_WRITE);
+    const std::string dir = std::filesystem::path(target).parent_path().string();
+    const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        ::fsync(dir_fd);
+        ::close(dir_fd);
+    }
+    reserved_seq_ = up_to;
+}
+
+std::uint64_t Store::next_seq() {
+    const std::uint64_t seq = last_seq_ + 1;
+    if (seq > reserved_seq_) reserve_seqs(seq + kSeqBlock - 1);
+    last_seq_ = seq;
+    return seq;
+}
+
+void Store::save_counter(const char* key, std::uint64_t value) {
+    StatementReset reset{save_meta_};
+    sqlite3_bind_int64(save_meta_, 1, static_cast<sqlite3_int64>(value));
+    sqlite3_bind_text(save_meta_, 2, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(save_meta_) != SQLITE_DONE) fail(std::string("save ") + key);
+}
+
+std::optional<Eviction> Store::make_room(std::uint64_t needed_bytes, std::uint64_t& rejected,
+                                         std::size_t incoming) {
+    const auto target = static_cast<std::uint64_t>(static_cast<double>(options_.max_bytes) * kFillTarget);
+    auto used = [this] {
+        return (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
+    };
+    if (used() + needed_bytes <= target) return std::nullopt;
+    if (options_.when_full == WhenFull::RejectNew) {
+        rejected = incoming;
+        return std::nullopt;
+    }
+    Eviction eviction;
+    // Delete the oldest rows in chunks until the pages in use leave room for the batch.
+    for (int round = 0; round < 64 && used() + needed_bytes > target && depth_ > 0; ++round) {
+        const std::uint64_t want = std::max<std::uint64_t>(needed_bytes * 2, 4 * page_size_);
+        sqlite3_stmt* q = prepare("SELECT seq, length(topic) + length(payload) FROM outbox ORDER BY seq LIMIT 4096");
+        std::uint64_t freed = 0;
+        std::uint64_t upto = 0;
+        std::uint64_t count = 0;
+        while (freed < want && sqlite3_step(q) == SQLITE_ROW) {
+            upto = static_cast<std::uint64_t>(sqlite3_column_int64(q, 0));
+            freed += static_cast<std::uint64_t>(sqlite3_column_int64(q, 1)) + 24;
+            if (eviction.count == 0 && count == 0) eviction.first_seq = upto;
+            ++count;
+        }
+        sqlite3_finalize(q);
+        if (count == 0) break;
+        exec(("DELETE FROM outbox WHERE seq <= " + std::to_string(upto)).c_str());
+        eviction.count += count;
+        eviction.last_seq = upto;
+        depth_ -= std::min(depth_, count);
+    }
+    if (eviction.count == 0) return std::nullopt;
+    return eviction;
+}
+
+CommitResult Store::commit(CommitBatch batch) {
+    CommitResult result;
+    if (batch.empty()) return result;
+    const std::int64_t created = now_ms();
+
+    std::uint64_t needed = batch.readings.size() * kReadingRowBytes;
+    for (const auto& w : batch.windows) needed += stored_size(w.message.topic, w.message.body.dump());
+    for (const auto& e : batch.events) needed += stored_size(e.topic, e.body.dump());
+
+    exec("BEGIN IMMEDIATE");
+    Transaction tx{db_};
+    // Save the in-memory counters to restore them if the transaction fails.
+    const auto saved = std::make_tuple(last_seq_, depth_, evicted_total_, rejected_total_,
+                                       eviction_span_first_, eviction_span_count_,
+                                       last_eviction_event_seq_);
+    try {
+        std::uint64_t rejected = 0;
+        const auto evicted = make_room(needed, rejected, batch.message_count());
+        if (evicted) {
+            evicted_total_ += evicted->count;
+            save_counter("evicted_total", evicted_total_);
+            // The event's range starts where evictions started since the last eviction event
+            // that was delivered, so it also covers earlier eviction events evicted unsent.
+            if (eviction_span_first_ == 0) eviction_span_first_ = evicted->first_seq;
+            eviction_span_count_ += evicted->count;
+            save_counter("eviction_span_first", eviction_span_first_);
+            save_counter("eviction_span_count", eviction_span_count_);
+            if (!options_.events_topic.empty()) {
+                nlohmann::ordered_json body = options_.event_base;
+                body["seq"] = nullptr;
+                body["type"] = "eviction";
+                body["time"] = format_rfc3339_utc(created);
+                body["evicted"] = eviction_span_count_;
+                body["first_seq"] = eviction_span_first_;
+                body["last_seq"] = evicted->last_seq;
+                body["evicted_total"] = evicted_total_;
+                batch.events.insert(batch.events.begin(), {options_.events_topic, body});
+            }
+        }
+        if (rejected > 0) {
+            rejected_total_ += rejected;
+            save_counter("rejected_total", rejected_total_);
+        }
+
+        for (const auto& r : batch.readings) {
+            StatementReset reset{insert_reading_};
+            bind_text(insert_reading_, 1, r.sensor);
+            bind_text(insert_reading_, 2, r.boot_id);
+            sqlite3_bind_int64(insert_reading_, 3, r.mono_ms);
+            sqlite3_bind_int64(insert_reading_, 4, r.wall_ms);
+            sqlite3_bind_int(insert_reading_, 5, static_cast<int>(r.clock));
+            sqlite3_bind_double(insert_reading_, 6, r.raw);
+            sqlite3_bind_double(insert_reading_, 7, r.value);
+            sqlite3_bind_int(insert_reading_, 8, static_cast<int>(r.quality));
+            if (sqlite3_step(insert_reading_) != SQLITE_DONE) fail("insert reading");
+        }
+
+        auto store_message = [&](OutboxMessage& message) {
+            const std::uint64_t seq = next_seq();
+            message.body["seq"] = seq;
+            const std::string payload = message.body.dump();
+            StatementReset reset{insert_message_};
+            sqlite3_bind_int64(insert_message_, 1, static_cast<sqlite3_int64>(seq));
+            bind_text(insert_message_, 2, message.topic);
+            bind_text(insert_message_, 3, payload);
+            sqlite3_bind_int64(insert_message_, 4, created);
+            if (sqlite3_step(insert_message_) != SQLITE_DONE) fail("insert into outbox");
+            result.seqs.push_back(seq);
+            ++depth_;
+        };
+        for (auto& w : batch.windows) {
+            {
+                StatementReset reset{delete_readings_};
+                bind_text(delete_readings_, 1, w.sensor);
+                sqlite3_bind_int64(delete_readings_, 2, w.end_ms);
+                if (sqlite3_step(delete_readings_) != SQLITE_DONE) fail("delete window readings");
+            }
+            if (rejected == 0) store_message(w.message);
+        }
+        for (auto& e : batch.events) {
+            const bool is_eviction = e.body.value("type", "") == "eviction";
+            if (rejected == 0 || is_eviction) store_message(e);
+            if (is_eviction) {
+                last_eviction_event_seq_ = last_seq_;
+                save_counter("last_eviction_event_seq", last_eviction_event_seq_);
+            }
+        }
+        save_counter("last_seq", last_seq_);
+        exec("COMMIT");
+        tx.done = true;
+        result.evicted = evicted;
+        result.rejected = rejected;
+    } catch (...) {
+        std::tie(last_seq_, depth_, evicted_total_, rejected_total_, eviction_span_first_,
+                 eviction_span_count_, last_eviction_event_seq_) = saved;
+        throw;
+    }
+    return result;
+}
+
+std::vector<StoredMessage> Store::peek(std::uint64_t after_seq, std::uint64_t before_seq,
+                                       std::size_t limit) {
+    std::vector<StoredMessage> out;
+    StatementReset reset{peek_};
+    sqlite3_bind_int64(peek_, 1, static_cast<sqlite3_int64>(after_seq));
+    sqlite3_bind_int64(peek_, 2, static_cast<sqlite3_int64>(std::min<std::uint64_t>(before_seq, INT64_MAX)));
+    sqlite3_bind_int64(peek_, 3, static_cast<sqlite3_int64>(limit));
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(peek_)) == SQLITE_ROW) {
+        StoredMessage m;
+        m.seq = static_cast<std::uint64_t>(sqlite3_column_int64(peek_, 0));
+        m.topic = column_text(peek_, 1);
+        m.payload = column_text(peek_, 2);
+        out.push_back(std::move(m));
+    }
+    if (rc != SQLITE_DONE) fail("peek outbox");
+    return out;
+}
+
+void Store::ack(const std::vector<std::uint64_t>& seqs) {
+    if (seqs.empty()) return;
+    exec("BEGIN IMMEDIATE");
+    Transaction tx{db_};
+    std::uint64_t deleted = 0;
+    for (std::uint64_t seq : seqs) {
+        StatementReset reset{delete_message_};
+        sqlite3_bind_int64(delete_message_, 1, static_cast<sqlite3_int64>(seq));
+        if (sqlite3_step(delete_message_) != SQLITE_DONE) fail("delete from outbox");
+        deleted += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
+    const bool eviction_reported =
+        last_eviction_event_seq_ != 0 &&
+        std::find(seqs.begin(), seqs.end(), last_eviction_event_seq_) != seqs.end();
+    if (eviction_reported) {
+        save_counter("eviction_span_first", 0);
+        save_counter("eviction_span_count", 0);
+    }
+    exec("COMMIT");
+    if (eviction_reported) eviction_span_first_ = eviction_span_count_ = 0;
+    tx.done = true;
+    depth_ -= std::min(deleted, depth_);
+}
+
+std::vector<StoredReading> Store::load_readings(ClockState state) {
+    std::vector<StoredReading> out;
+    sqlite3_stmt* q = prepare(
+        "SELECT sensor, boot_id, mono_ms, wall_ms, clock, raw, value, quality FROM readings"
+        " WHERE clock = ? ORDER BY sensor, wall_ms, id");
+    sqlite3_bind_int(q, 1, static_cast<int>(state));
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        StoredReading r;
+        r.sensor = column_text(q, 0);
+        r.boot_id = column_text(q, 1);
+        r.mono_ms = sqlite3_column_int64(q, 2);
+        r.wall_ms = sqlite3_column_int64(q, 3);
+        r.clock = static_cast<ClockState>(sqlite3_column_int(q, 4));
+        r.raw = sqlite3_column_double(q, 5);
+        r.value = sqlite3_column_double(q, 6);
+        r.quality = static_cast<SampleQuality>(sqlite3_column_int(q, 7));
+        out.push_back(std::move(r));
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("load readings");
+    return out;
+}
+
+std::vector<StoredReading> Store::release_held(const std::string& boot_id,
+                                               std::optional<std::int64_t> offset_ms) {
+    std::vector<StoredReading> held = load_readings(ClockState::Held);
+    exec("BEGIN IMMEDIATE");
+    Transaction tx{db_};
+    if (offset_ms) {
+        sqlite3_stmt* q = prepare(
+            "UPDATE readings SET clock = 2, wall_ms = mono_ms + ? WHERE clock = 0 AND boot_id = ?");
+        sqlite3_bind_int64(q, 1, *offset_ms);
+        bind_text(q, 2, boot_id);
+        const int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE) fail("correct held readings");
+    }
+    // Readings of earlier boots cannot be re-timed: their monotonic clock is gone.
+    exec("UPDATE readings SET clock = 3 WHERE clock = 0");
+    exec("COMMIT");
+    tx.done = true;
+    for (auto& r : held) {
+        if (offset_ms && r.boot_id == boot_id) {
+            r.wall_ms = r.mono_ms + *offset_ms;
+            r.clock = ClockState::Corrected;
+        } else {
+            r.clock = ClockState::Unsynchronised;
+        }
+    }
+    std::stable_sort(held.begin(), held.end(), [](const StoredReading& a, const StoredReading& b) {
+        return a.sensor != b.sensor ? a.sensor < b.sensor : a.wall_ms < b.wall_ms;
+    });
+    return held;
+}
+
+StoreStats Store::stats() {
+    StoreStats s;
+    s.depth = depth_;
+    s.oldest_created_ms = static_cast<std::int64_t>(
+        query_u64("SELECT IFNULL((SELECT created_ms FROM outbox ORDER BY seq LIMIT 1), 0)"));
+    s.bytes_used = (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
+    s.max_bytes = options_.max_bytes;
+    s.evicted_total = evicted_total_;
+    s.rejected_total = rejected_total_;
+    s.last_seq = last_seq_;
+    s.readings = query_u64("SELECT COUNT(*) FROM readings");
+    return s;
+}
+
+}  // namespace gw

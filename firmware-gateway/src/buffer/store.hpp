@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+// The gateway's SQLite store: the outbox (the one place that defines "not yet delivered") and
+// the raw readings of windows that are still open. Synchronous and single-threaded: StoreWorker
+// runs it on the database thread.
+//
+// Guarantees (docs/reliability.md):
+//  - every outbox message gets its gateway-wide `seq` in the transaction that stores it; seqs
+//    are reserved in blocks in a sidecar file, so even a database lost to corruption never
+//    leads to a reused seq;
+//  - a closed window is stored and its raw readings deleted in one transaction: after a crash
+//    a window is either still open (its readings are here) or published, never both;
+//  - the database stays under `max_bytes`: the oldest undelivered messages are evicted (and an
+//    eviction event stored), or new messages rejected, as configured; both are counted;
+//  - a database that fails its integrity check at open is moved aside and replaced.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/reading.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace gw {
+
+struct OutboxMessage {
+    std::string topic;
+    nlohmann::ordered_json body;  ///< "seq" is set when the message is committed
+};
+
+struct StoredMessage {
+    std::uint64_t seq{0};
+    std::string topic;
+    std::string payload;
+};
+
+/// A raw reading of a window that is not closed yet, as persisted.
+struct StoredReading {
+    std::string sensor;
+    std::string boot_id;
+    std::int64_t mono_ms{0};
+    std::int64_t wall_ms{0};
+    ClockState clock{ClockState::Synchronised};
+    double raw{0.0};
+    double value{0.0};
+    SampleQuality quality{SampleQuality::Good};
+};
+
+/// A closed window: its message goes into the outbox and its readings leave the store.
+struct WindowCommit {
+    std::string sensor;
+    std::int64_t end_ms{0};  ///< readings of this sensor before end_ms (not held) are deleted
+    OutboxMessage message;
+};
+
+/// Everything one flush stores, in one transaction.
+struct CommitBatch {
+    std::vector<StoredReading> readings;
+    std::vector<WindowCommit> windows;
+    std::vector<OutboxMessage> events;
+    bool empty() const { return readings.empty() && windows.empty() && events.empty(); }
+    std::size_t message_count() const { return windows.size() + events.size(); }
+};
+
+struct Eviction {
+    std::uint64_t count{0};
+    std::uint64_t first_seq{0};
+    std::uint64_t last_seq{0};
+};
+
+struct CommitResult {
+    std::vector<std::uint64_t> seqs;  ///< seqs of the stored messages (windows, then events)
+    std::optional<Eviction> evicted;  ///< oldest messages dropped to make room (drop_oldest)
+    std::uint64_t rejected{0};        ///< new messages refused for lack of room (reject_new)
+};
+
+struct StoreStats {
+    std::uint64_t depth{0};            ///< outbox rows not yet acknowledged
+    std::int64_t oldest_created_ms{0}; ///< commit time of the oldest row, 0 when empty
+    std::uint64_t bytes_used{0};       ///< pages in use × page size (main database file)
+    std::uint64_t max_bytes{0};
+    std::uint64_t evicted_total{0};    ///< persisted across restarts
+    std::uint64_t rejected_total{0};   ///< persisted across restarts
+    std::uint64_t last_seq{0};         ///< highest seq ever assigned
+    std::uint64_t readings{0};         ///< raw readings of open windows
+};
+
+/// What happened when the store was opened; reported as alarms by the gateway.
+struct OpenReport {
+    std::string moved_aside_to;          ///< non-empty if a corrupt database was replaced
+    std::string corruption;              ///< why it was considered corrupt
+    std::uint64_t seq_resumed_after{0};  ///< after a replacement: seqs up to this may be lost
+};
+
+struct StoreOptions {
+    SyncMode synchronous{SyncMode::Full};
+    std::uint64_t max_bytes{128u << 20};
+    WhenFull when_full{WhenFull::DropOldest};
+    /// Where eviction events go, and the fields every event carries (v, town_id, gateway_id).
+    std::string events_topic;
+    nlohmann::ordered_json event_base = nlohmann::ordered_json::object();
+};
+
+class StoreError : public std::runtime_error {
+public:
+    StoreError(const std::string& what, int sqlite_code)
+        : std::runtime_error(what), sqlite_code_(sqlite_code) {}
+    int sqlite_code() const { return sqlite_code_; }
+    /// SQLITE_FULL or an I/O error: storage is exhausted or failing, not our logic.
+    bool is_storage_failure() const;
+
+private:
+    int sqlite_code_;
+};
+
+class Store {
+public:
+    /// Opens (creating if needed) the database; ":memory:" works for tests. A database that is
+    /// not one, or fails its integrity check, is moved aside (see open_report()). Throws
+    /// StoreError when even a fresh database cannot be created.
+    Store(const std::string& path, const StoreOptions& options);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    const OpenReport& open_report() const { return open_report_; }
+
+    /// Stores readings, closed windows and events in one transaction, assigning seqs, and
+    /// keeps the database under max_bytes. Throws StoreError (nothing stored) on failure.
+    CommitResult commit(CommitBatch batch);
+    /// Up to `limit` messages with after_seq < seq < before_seq, in seq order.
+    std::vector<StoredMessage> peek(std::uint64_t after_seq, std::uint64_t before_seq,
+                                    std::size_t limit);
+    /// Deletes acknowledged messages (unknown seqs are ignored: acks may repeat).
+    void ack(const std::vector<std::uint64_t>& seqs);
+    /// Readings of open windows in the given clock state, ordered by sensor and time.
+    std::vector<StoredReading> load_readings(ClockState state);
+    /// Re-times the held readings of boot `boot_id` (wall = mono + offset_ms), marks every held
+    /// reading as Corrected (this boot) or Unsynchronised (older boots, cannot be corrected)
+    /// and returns them in time order for aggregation.
+    std::vector<StoredReading> release_held(const std::string& boot_id,
+                                            std::optional<std::int64_t> offset_ms);
+    StoreStats stats();
+    /// PRAGMA quick_check result ("ok" when sound).
+    std::string quick_check();
+
+private:
+    void open(const std::string& path);
+    void close();
+    void configure();
+    void exec(const char* sql);
+    sqlite3_stmt* prepare(const char* sql);
+    void migrate();
+    [[noreturn]] void fail(const std::string& what);
+    std::uint64_t query_u64(const char* sql);
+    std::uint64_t next_seq();
+    void reserve_seqs(std::uint64_t up_to);
+    std::optional<Eviction> make_room(std::uint64_t needed_bytes, std::uint64_t& rejected,
+                                      std::size_t incoming);
+    void save_counter(const char* key, std::uint64_t value);
+
+    std::string path_;
+    StoreOptions options_;
+    OpenReport open_report_;
+    sqlite3* db_{nullptr};
+    sqlite3_stmt* insert_message_{nullptr};
+    sqlite3_stmt* insert_reading_{nullptr};
+    sqlite3_stmt* delete_readings_{nullptr};
+    sqlite3_stmt* peek_{nullptr};
+    sqlite3_stmt* delete_message_{nullptr};
+    sqlite3_stmt* save_meta_{nullptr};
+    std::uint64_t last_seq_{0};
+    std::uint64_t reserved_seq_{0};  ///< seqs up to here are recorded in the sidecar file
+    std::uint64_t depth_{0};
+    std::uint64_t evicted_total_{0};
+    std::uint64_t rejected_total_{0};
+    std::uint64_t page_size_{4096};
+    bool created_fresh_{false};  ///< the schema was created by this open
+    std::uint64_t eviction_span_first_{0};      ///< first seq evicted since the last report
+    std::uint64_t eviction_span_count_{0};      ///< messages evicted since the last report
+    std::uint64_t last_eviction_event_seq_{0};  ///< seq of the newest eviction event
+};
+
+/// Size a message takes in the outbox, for quota accounting (payload + topic + row overhead).
+std::uint64_t stored_size(const std::string& topic, const std::string& payload);
+
+}  // namespace gw

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "buffer/store_worker.hpp"
+
+#include <future>
+
+namespace gw {
+
+namespace asio = boost::asio;
+
+StoreWorker::StoreWorker(const std::string& path, const StoreOptions& options,
+                         asio::any_io_executor results)
+    : store_(std::make_unique<Store>(path, options)),
+      open_report_(store_->open_report()),
+      results_(std::move(results)),
+      work_(asio::make_work_guard(db_context_)),
+      thread_([this] { db_context_.run(); }) {}
+
+StoreWorker::~StoreWorker() { stop(); }
+
+void StoreWorker::stop() {
+    work_.reset();
+    if (thread_.joinable()) thread_.join();
+}
+
+template <typename T, typename Job>
+void StoreWorker::submit(Job job, std::function<void(Outcome<T>)> handler) {
+    asio::post(db_context_, [this, job = std::move(job), handler = std::move(handler)]() mutable {
+        Outcome<T> outcome;
+        try {
+            outcome.value = job(*store_);
+        } catch (const StoreError& e) {
+            outcome.error = e.what();
+            outcome.storage_failure = e.is_storage_failure();
+        } catch (const std::exception& e) {
+            outcome.error = e.what();
+        }
+        asio::post(results_, [handler = std::move(handler), outcome = std::move(outcome)]() mutable {
+            handler(std::move(outcome));
+        });
+    });
+}
+
+void StoreWorker::async_commit(CommitBatch batch, std::function<void(Outcome<CommitResult>)> handler) {
+    submit<CommitResult>([batch = std::move(batch)](Store& s) mutable { return s.commit(std::move(batch)); },
+                         std::move(handler));
+}
+
+void StoreWorker::async_peek(std::uint64_t after_seq, std::uint64_t before_seq, std::size_t limit,
+                             std::function<void(Outcome<std::vector<StoredMessage>>)> handler) {
+    submit<std::vector<StoredMessage>>(
+        [after_seq, before_seq, limit](Store& s) { return s.peek(after_seq, before_seq, limit); },
+        std::move(handler));
+}
+
+void StoreWorker::async_ack(std::vector<std::uint64_t> seqs, std::function<void(Outcome<bool>)> handler) {
+    submit<bool>(
+        [seqs = std::move(seqs)](Store& s) {
+            s.ack(seqs);
+            return true;
+        },
+        std::move(handler));
+}
+
+void StoreWorker::async_stats(std::function<void(Outcome<StoreStats>)> handler) {
+    submit<StoreStats>([](Store& s) { return s.stats(); }, std::move(handler));
+}
+
+void StoreWorker::async_release_held(std::string boot_id, std::optional<std::int64_t> offset_ms,
+                                     std::function<void(Outcome<std::vector<StoredReading>>)> handler) {
+    submit<std::vector<StoredReading>>(
+        [boot_id = std::move(boot_id), offset_ms](Store& s) { return s.release_held(boot_id, offset_ms); },
+        std::move(handler));
+}
+
+template <typename T, typename Job>
+T StoreWorker::run_now(Job job) {
+    std::promise<T> promise;
+    auto future = promise.get_future();
+    asio::post(db_context_, [this, &promise, job = std::move(job)]() mutable {
+        try {
+            promise.set_value(job(*store_));
+        } catch (...) {
+            promise.set_exception(std::current_exception());
+        }
+    });
+    return future.get();
+}
+
+std::vector<StoredReading> StoreWorker::load_readings_now(ClockState state) {
+    return run_now<std::vector<StoredReading>>([state](Store& s) { return s.load_readings(state); });
+}
+
+StoreStats StoreWorker::stats_now() {
+    return run_now<StoreStats>([](Store& s) { return s.stats(); });
+}
+
+}  // namespace gw

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include "buffer/store.hpp"
+
+using namespace gw;
+
+namespace {
+
+OutboxMessage message(int i, std::size_t padding = 0) {
+    nlohmann::ordered_json body;
+    body["v"] = 1;
+    body["seq"] = nullptr;
+    body["i"] = i;
+    if (padding > 0) body["pad"] = std::string(padding, 'x');
+    return {"t/data/x", body};
+}
+
+CommitBatch events(int n, std::size_t padding = 0) {
+    CommitBatch batch;
+    for (int i = 0; i < n; ++i) batch.events.push_back(message(i, padding));
+    return batch;
+}
+
+StoredReading reading(const std::string& sensor, std::int64_t wall_ms,
+                      ClockState clock = ClockState::Synchronised, double value = 1.0) {
+    StoredReading r;
+    r.sensor = sensor;
+    r.boot_id = "boot-a";
+    r.mono_ms = wall_ms - 1'000'000;
+    r.wall_ms = wall_ms;
+    r.clock = clock;
+    r.value = value;
+    return r;
+}
+
+struct TempDir {
+    std::filesystem::path dir;
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "towngw-store-XXXXXX").string();
+        dir = ::mkdtemp(tmpl.data());
+    }
+    ~TempDir() { std::filesystem::remove_all(dir); }
+    std::string db() const { return (dir / "outbox.db").string(); }
+};
+
+StoreOptions options(std::uint64_t max_bytes = 128u << 20, WhenFull when_full = WhenFull::DropOldest) {
+    StoreOptions o;
+    o.max_bytes = max_bytes;
+    o.when_full = when_full;
+    o.events_topic = "t/events";
+    o.event_base = {{"v", 1}};
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("store: commit assigns consecutive seqs; peek returns them in order", "[unit][store]") {
+    Store store(":memory:", options());
+    auto result = store.commit(events(3));
+    CHECK(result.seqs == std::vector<std::uint64_t>{1, 2, 3});
+    CHECK(store.stats().depth == 3);
+
+    auto peeked = store.peek(0, UINT64_MAX, 10);
+    REQUIRE(peeked.size() == 3);
+    CHECK(peeked[0].seq == 1);
+    CHECK(peeked[2].seq == 3);
+    CHECK(peeked[0].topic == "t/data/x");
+    // The seq is written into the payload at commit, in the placeholder's position.
+    CHECK(peeked[1].payload == R"({"v":1,"seq":2,"i":1})");
+    CHECK(store.peek(2, UINT64_MAX, 10).size() == 1);
+    CHECK(store.peek(0, 3, 10).size() == 2);  // before_seq is exclusive
+    CHECK(store.peek(0, UINT64_MAX, 2).size() == 2);
+}
+
+TEST_CASE("store: ack deletes only what was acknowledged; repeats are harmless", "[unit][store]") {
+    Store store(":memory:", options());
+    store.commit(events(4));
+    store.ack({1, 3});
+    CHECK(store.stats().depth == 2);
+    auto left = store.peek(0, UINT64_MAX, 10);
+    REQUIRE(left.size() == 2);
+    CHECK(left[0].seq == 2);
+    CHECK(left[1].seq == 4);
+    store.ack({1, 3, 99});
+    CHECK(store.stats().depth == 2);
+}
+
+TEST_CASE("store: seq is never reused after a restart, even when all was delivered", "[unit][store]") {
+    TempDir tmp;
+    {
+        Store store(tmp.db(), options());
+        store.commit(events(5));
+        store.ack({1, 2, 3, 4, 5});
+        CHECK(store.stats().depth == 0);
+    }
+    {
+        Store store(tmp.db(), options());
+        CHECK(store.stats().last_seq >= 5);
+        const auto seqs = store.commit(events(1)).seqs;
+        REQUIRE(seqs.size() == 1);
+        CHECK(seqs[0] > 5);
+    }
+}
+
+TEST_CASE("store: a closed window stores its message and drops its readings atomically", "[unit][store]") {
+    Store store(":memory:", options());
+    CommitBatch batch;
+    for (int i = 0; i < 5; ++i) batch.readings.push_back(reading("a", 1000 + i * 1000));
+    batch.readings.push_back(reading("b", 1500));
+    batch.readings.push_back(reading("a", 2500, ClockState::Held));
+    store.commit(batch);
+    CHECK(store.stats().readings == 7);
+
+    CommitBatch close;
+    close.windows.push_back({"a", 4000, message(0)});  // readings of "a" before 4000 ms
+    store.commit(close);
+    const auto left = store.load_readings(ClockState::Synchronised);
+    REQUIRE(left.size() == 3);
+    CHECK(left[0].sensor == "a");
+    CHECK(left[0].wall_ms == 4000);
+    CHECK(left[2].sensor == "b");
+    // A held reading waits for the clock, whatever its (untrusted) time says.
+    CHECK(store.load_readings(ClockState::Held).size() == 1);
+    CHECK(store.stats().depth == 1);
+}
+
+TEST_CASE("store: held readings are re-timed for this boot, flagged for older boots", "[unit][store]") {
+    Store store(":memory:", options());
+    CommitBatch batch;
+    auto mine = reading("a", 5000, ClockState::Held);
+    mine.mono_ms = 700;
+    auto older = reading("a", 6000, ClockState::Held);
+    older.boot_id = "boot-old";
+    batch.readings = {mine, older};
+    store.commit(batch);
+
+    const auto released = store.release_held("boot-a", 1'795'824'000'000);
+    REQUIRE(released.size() == 2);
+    CHECK(released[0].clock == ClockState::Unsynchronised);  // boot-old keeps its time
+    CHECK(released[0].wall_ms == 6000);
+    CHECK(released[1].clock == ClockState::Corrected);
+    CHECK(released[1].wall_ms == 1'795'824'000'700);
+    CHECK(store.load_readings(ClockState::Held).empty());
+    CHECK(store.load_readings(ClockState::Corrected).size() == 1);
+}
+
+TEST_CASE("store: at max_bytes the oldest messages are evicted, counted and reported", "[unit][store]") {
+    TempDir tmp;
+    const std::uint64_t cap = 256 * 1024;
+    std::uint64_t evicted_total = 0;
+    std::set<std::uint64_t> evicted_seqs;
+    {
+        Store store(tmp.db(), options(cap));
+        for (int round = 0; round < 200; ++round) {
+            auto result = store.commit(events(10, 300));
+            if (result.evicted) {
+                CHECK(result.evicted->last_seq - result.evicted->first_seq + 1 == result.evicted->count);
+                for (auto s = result.evicted->first_seq; s <= result.evicted->last_seq; ++s) evicted_seqs.insert(s);
+                evicted_total += result.evicted->count;
+            }
+            CHECK(store.stats().bytes_used <= cap);
+        }
+        const auto stats = store.stats();
+        CHECK(evicted_total > 0);
+        CHECK(stats.evicted_total == evicted_total);
+        // Everything committed is either still there or was evicted: nothing else vanished.
+        CHECK(stats.depth + evicted_total == stats.last_seq);
+        // Nothing was delivered, so the newest eviction event covers every eviction: its range
+        // holds every evicted seq and its count is the total (earlier events may be evicted).
+        const auto rows = store.peek(0, UINT64_MAX, 100000);
+        std::optional<nlohmann::json> newest;
+        for (const auto& row : rows) {
+            auto body = nlohmann::json::parse(row.payload);
+            if (body.value("type", "") == "eviction") newest = body;
+            CHECK(evicted_seqs.count(row.seq) == 0);
+        }
+        REQUIRE(newest);
+        CHECK((*newest)["evicted"].get<std::uint64_t>() == evicted_total);
+        CHECK((*newest)["evicted_total"].get<std::uint64_t>() == evicted_total);
+        CHECK((*newest)["first_seq"].get<std::uint64_t>() == *evicted_seqs.begin());
+        CHECK((*newest)["last_seq"].get<std::uint64_t>() == *evicted_seqs.rbegin());
+        // Once that event is delivered, the next eviction starts a new span.
+        store.ack({(*newest)["seq"].get<std::uint64_t>()});
+        std::optional<Eviction> next;
+        while (!next) next = store.commit(events(10, 300)).evicted;
+        const auto after = store.peek(0, UINT64_MAX, 100000);
+        auto body = nlohmann::json::parse(after.back().payload);
+        if (body.value("type", "") != "eviction") {
+            for (const auto& row : after) {
+                auto b = nlohmann::json::parse(row.payload);
+                if (b.value("type", "") == "eviction") body = b;
+            }
+        }
+        CHECK(body["evicted"].get<std::uint64_t>() == next->count);
+        CHECK(body["first_seq"].get<std::uint64_t>() == next->first_seq);
+        evicted_total += next->count;
+    }
+    Store reopened(tmp.db(), options(cap));
+    CHECK(reopened.stats().evicted_total == evicted_total);  // persisted
+}
+
+TEST_CASE("store: reject_new refuses new messages at max_bytes and counts them", "[unit][store]") {
+    Store store(":memory:", options(128 * 1024, WhenFull::RejectNew));
+    std::uint64_t rejected = 0;
+    for (int round = 0; round < 100; ++round) rejected += store.commit(events(10, 300)).rejected;
+    const auto stats = store.stats();
+    CHECK(rejected > 0);
+    CHECK(stats.rejected_total == rejected);
+    CHECK(stats.evicted_total == 0);
+    CHECK(stats.depth + rejected == 1000);
+    // The oldest are kept: seq 1 is still there.
+    CHECK(store.peek(0, UINT64_MAX, 1).at(0).seq == 1);
+}
+
+TEST_CASE("store: a corrupt database is moved aside and seqs continue above the old ones", "[unit][store]") {
+    TempDir tmp;
+    std::uint64_t last = 0;
+    {
+        Store store(tmp.db(), options());
+        last = store.commit(events(20)).seqs.back();
+    }
+    {
+        // Overwrite the header and the first pages with garbage.
+        std::fstream f(tmp.db(), std::ios::in | std::ios::out | std::ios::binary);
+        const std::string garbage(8192, '\x5a');
+        f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    Store store(tmp.db(), options());
+    const auto& report = store.open_report();
+    CHECK_FALSE(report.moved_aside_to.empty());
+    CHECK(std::filesystem::exists(report.moved_aside_to));
+    CHECK(report.seq_resumed_after >= last);
+    CHECK(store.stats().depth == 0);
+    const auto seqs = store.commit(events(1)).seqs;
+    CHECK(seqs.at(0) > last);
+    CHECK(store.quick_check() == "ok");
+}
+
+TEST_CASE("store: an unusable path is a clear error", "[unit][store]") {
+    TempDir tmp;
+    const auto path = (tmp.dir / "missing-dir" / "outbox.db").string();
+    CHECK_THROWS_WITH(Store(path, options()), Catch::Contains("cannot open database"));
+}
