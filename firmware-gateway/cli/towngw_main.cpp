@@ -152,8 +152,24 @@ void print_status(const json& s) {
                 mqtt.value("last_error", "").empty() ? "" : "   last error: ",
                 mqtt.value("last_error", "").c_str());
     const json& outbox = s["outbox"];
-    std::printf("outbox   %llu message(s) waiting for delivery   last seq %llu\n\n",
-                outbox.value("depth", 0ULL), outbox.value("last_seq", 0ULL));
+    std::printf("outbox   %llu message(s) waiting, oldest %s old   last seq %llu\n",
+                outbox.value("depth", 0ULL),
+                format_duration(outbox.value("oldest_age_s", 0LL)).c_str(),
+                outbox.value("last_seq", 0ULL));
+    std::printf("storage  %.1f of %.1f MiB used   evicted %llu, rejected %llu, write failures %llu\n",
+                static_cast<double>(outbox.value("bytes_used", 0ULL)) / 1048576.0,
+                static_cast<double>(outbox.value("max_bytes", 0ULL)) / 1048576.0,
+                outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
+                outbox.value("write_failures", 0ULL));
+    const json& clock = s.contains("clock") ? s["clock"] : json::object();
+    std::printf("clock    %s\n", clock.value("trusted", false)  ? "synchronised"
+                                  : clock.value("holding", false) ? "NOT synchronised: holding readings"
+                                                                  : "NOT synchronised: readings flagged");
+    if (s.contains("alarm_messages") && !s["alarm_messages"].empty()) {
+        for (const auto& [name, message] : s["alarm_messages"].items())
+            std::printf("ALARM    %s: %s\n", name.c_str(), message.get<std::string>().c_str());
+    }
+    std::printf("\n");
     std::printf("%-22s %12s  %-6s %-13s %s\n", "SENSOR", "LAST", "UNIT", "QUALITY",
                 "UPDATED (UTC)");
     for (const auto& sensor : s["sensors"]) {
@@ -239,18 +255,33 @@ void print_message(const std::string& topic, const std::string& payload, bool re
         (void)retained;
         return;
     }
-    if (!msg.contains("window_start")) return;
+    if (msg.contains("type")) {
+        const std::string type = msg.value("type", "");
+        const std::string detail =
+            type == "alarm" ? msg.value("alarm", "") + " " + msg.value("state", "") + ": " +
+                                  msg.value("message", "")
+            : type == "eviction"
+                ? std::to_string(msg.value("evicted", 0ULL)) + " message(s) evicted, seq " +
+                      std::to_string(msg.value("first_seq", 0ULL)) + ".." +
+                      std::to_string(msg.value("last_seq", 0ULL))
+                : msg.dump();
+        std::printf("-- event %s: %s\n", type.c_str(), detail.c_str());
+        return;
+    }
+    if (!msg.contains("window_start")) return;  // health and other snapshots
     auto hhmmss = [](const std::string& rfc3339) {
         return rfc3339.size() >= 19 ? rfc3339.substr(11, 8) : rfc3339;
     };
     char count[24];
     std::snprintf(count, sizeof count, "%d/%d", msg.value("count", 0), msg.value("expected", 0));
+    const std::string quality =
+        msg.value("quality", "?") + (msg.value("historical", false) ? "*" : "");
     std::printf("%-20s %s-%s %7s %10s %10s %10s %-6s %-10s %6llu\n",
                 msg.value("sensor", "?").c_str(), hhmmss(msg.value("window_start", "")).c_str(),
                 hhmmss(msg.value("window_end", "")).c_str(), count,
                 number_text(msg["mean"]).c_str(), number_text(msg["min"]).c_str(),
                 number_text(msg["max"]).c_str(), msg.value("unit", "").c_str(),
-                msg.value("quality", "?").c_str(), msg.value("seq", 0ULL));
+                quality.c_str(), msg.value("seq", 0ULL));
 }
 
 int cmd_watch(const std::vector<std::string>& args) {
@@ -311,8 +342,8 @@ int cmd_watch(const std::vector<std::string>& args) {
     }
     {
         std::lock_guard lock(print_mutex);
-        std::printf("watching %s on %s%s\n", topic.c_str(), broker.c_str(),
-                    seconds > 0 ? "" : " (Ctrl-C to stop)");
+        std::printf("watching %s on %s%s   (quality* = historical, sent from the backlog)\n",
+                    topic.c_str(), broker.c_str(), seconds > 0 ? "" : " (Ctrl-C to stop)");
         std::printf("%-20s %-17s %7s %10s %10s %10s %-6s %-10s %6s\n", "SENSOR", "WINDOW (UTC)",
                     "COUNT", "MEAN", "MIN", "MAX", "UNIT", "QUALITY", "SEQ");
         std::fflush(stdout);
