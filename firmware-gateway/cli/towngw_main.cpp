@@ -156,15 +156,17 @@ void print_status(const json& s) {
                 outbox.value("depth", 0ULL),
                 format_duration(outbox.value("oldest_age_s", 0LL)).c_str(),
                 outbox.value("last_seq", 0ULL));
-    std::printf("storage  %.1f of %.1f MiB used   evicted %llu, rejected %llu, write failures %llu\n",
-                static_cast<double>(outbox.value("bytes_used", 0ULL)) / 1048576.0,
-                static_cast<double>(outbox.value("max_bytes", 0ULL)) / 1048576.0,
-                outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
-                outbox.value("write_failures", 0ULL));
+    std::printf(
+        "storage  %.1f of %.1f MiB used   evicted %llu, rejected %llu, write failures %llu\n",
+        static_cast<double>(outbox.value("bytes_used", 0ULL)) / 1048576.0,
+        static_cast<double>(outbox.value("max_bytes", 0ULL)) / 1048576.0,
+        outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
+        outbox.value("write_failures", 0ULL));
     const json& clock = s.contains("clock") ? s["clock"] : json::object();
-    std::printf("clock    %s\n", clock.value("trusted", false)  ? "synchronised"
-                                  : clock.value("holding", false) ? "NOT synchronised: holding readings"
-                                                                  : "NOT synchronised: readings flagged");
+    std::printf("clock    %s\n", clock.value("trusted", false) ? "synchronised"
+                                 : clock.value("holding", false)
+                                     ? "NOT synchronised: holding readings"
+                                     : "NOT synchronised: readings flagged");
     if (s.contains("alarm_messages") && !s["alarm_messages"].empty()) {
         for (const auto& [name, message] : s["alarm_messages"].items())
             std::printf("ALARM    %s: %s\n", name.c_str(), message.get<std::string>().c_str());
@@ -280,8 +282,8 @@ void print_message(const std::string& topic, const std::string& payload, bool re
                 msg.value("sensor", "?").c_str(), hhmmss(msg.value("window_start", "")).c_str(),
                 hhmmss(msg.value("window_end", "")).c_str(), count,
                 number_text(msg["mean"]).c_str(), number_text(msg["min"]).c_str(),
-                number_text(msg["max"]).c_str(), msg.value("unit", "").c_str(),
-                quality.c_str(), msg.value("seq", 0ULL));
+                number_text(msg["max"]).c_str(), msg.value("unit", "").c_str(), quality.c_str(),
+                msg.value("seq", 0ULL));
 }
 
 int cmd_watch(const std::vector<std::string>& args) {

@@ -15,46 +15,16 @@
 #include <map>
 #include <set>
 
-#include "diagnostics.hpp"
-#include "support.hpp"
+#include "demo_rig.hpp"
 
 using namespace std::chrono_literals;
 using namespace gw::test;
+using namespace gw::test::demo;
 using nlohmann::json;
 
 namespace {
 
-const std::filesystem::path kSourceDir = TOWNGW_SOURCE_DIR;
-const std::filesystem::path kDemoConfig = kSourceDir / "config" / "demo.json";
-const std::filesystem::path kScenario = kSourceDir / "simulators" / "scenarios" / "demo.json";
-constexpr const char* kTownId = "demo-town";
-constexpr const char* kTopicPrefix = "townbrain/v1";
-constexpr int kWindowS = 2;
-constexpr int kSensorCount = 7;
 constexpr int kExitConfig = 78;  // EX_CONFIG
-
-/// What the demo config says about each sensor, and where the simulator logs its raw value.
-struct SensorSpec {
-    std::string id;
-    std::string device;
-    std::string point;  ///< register name in the device profile = "point" in the served log
-    std::string metric;
-    std::string unit;
-    bool fill = false;  ///< bin fill level derived from the distance
-};
-
-const std::vector<SensorSpec>& demo_sensors() {
-    static const std::vector<SensorSpec> sensors{
-        {"water1.ph", "water1", "ph", "ph", "pH"},
-        {"water1.temperature", "water1", "temperature", "water_temperature", "degC"},
-        {"water1.turbidity", "water1", "turbidity", "turbidity", "NTU"},
-        {"flow1.flow", "flow1", "flow", "flow_rate", "m3/h"},
-        {"flow1.total", "flow1", "totaliser", "flow_total", "m3"},
-        {"bin1.distance", "bin1", "distance", "distance", "mm"},
-        {"bin1.fill", "bin1", "distance", "fill_level", "%", true},
-    };
-    return sensors;
-}
 
 /// Fill level in % for a distance in mm, as configured for bin1 (empty 1200 mm, full 300 mm).
 double fill_percent(double distance_mm) {
@@ -64,136 +34,6 @@ double fill_percent(double distance_mm) {
 bool close_enough(double a, double b) {
     return std::abs(a - b) <= 1e-6 * std::max(std::abs(a), std::abs(b)) + 1e-12;
 }
-
-std::string unique_gateway_id(const std::string& tag) {
-    return "it-" + tag + "-" + std::to_string(::getpid());
-}
-
-bool is_data(const ReceivedMessage& m) {
-    return m.topic.find("/data/") != std::string::npos;
-}
-
-std::string sensor_of(const ReceivedMessage& m) {
-    return m.topic.substr(m.topic.rfind('/') + 1);
-}
-
-MessageList data_messages(const MessageList& all) {
-    MessageList out;
-    std::copy_if(all.begin(), all.end(), std::back_inserter(out), is_data);
-    return out;
-}
-
-/// Data messages per sensor id.
-std::map<std::string, MessageList> by_sensor(const MessageList& all) {
-    std::map<std::string, MessageList> out;
-    for (const auto& m : all) {
-        if (is_data(m)) {
-            out[sensor_of(m)].push_back(m);
-        }
-    }
-    return out;
-}
-
-/// True when every demo sensor has at least n data messages.
-bool every_sensor_has(const MessageList& all, std::size_t n) {
-    const auto per = by_sensor(all);
-    return std::all_of(demo_sensors().begin(), demo_sensors().end(), [&](const SensorSpec& s) {
-        auto it = per.find(s.id);
-        return it != per.end() && it->second.size() >= n;
-    });
-}
-
-/// Status messages (`…/status`) with the given state (and reason, when not empty).
-std::function<bool(const ReceivedMessage&)> status_is(const std::string& topic,
-                                                      const std::string& state,
-                                                      const std::string& reason = {}) {
-    return [=](const ReceivedMessage& m) {
-        return m.topic == topic && m.json && m.json->value("state", "") == state &&
-               (reason.empty() || m.json->value("reason", "") == reason);
-    };
-}
-
-/// Broker + simulator + subscriber (+ daemon on demand) for one test case.
-class DemoRig {
-public:
-    explicit DemoRig(const std::string& tag, bool persistent_broker = false)
-        : gateway_id_(unique_gateway_id(tag)),
-          broker_(dir_.path(), persistent_broker),
-          sim_(TOWNGW_SIM_BIN, kScenario, dir_.path()),
-          collector_(std::make_unique<MqttCollector>(broker_.uri(), topic_base() + "#")),
-          diagnostics_([this] { return describe(); }) {}
-
-    /// "townbrain/v1/demo-town/<gw>/"
-    std::string topic_base() const {
-        return std::string(kTopicPrefix) + "/" + kTownId + "/" + gateway_id_ + "/";
-    }
-    std::string status_topic() const { return topic_base() + "status"; }
-    const std::string& gateway_id() const { return gateway_id_; }
-
-    /// Overrides that point the demo config at this rig's broker and simulator.
-    std::vector<Override> overrides() const {
-        std::vector<Override> o{
-            {"/mqtt/broker", broker_.uri()},
-            {"/gateway/gateway_id", gateway_id_},
-            {"/devices/0/transport/port", sim_.rtu_pty()},
-            {"/devices/1/transport/port", std::to_string(sim_.tcp_port())},
-            {"/devices/2/transport/port", std::to_string(sim_.tcp_port())},
-        };
-        for (int i = 0; i < kSensorCount; ++i) {
-            o.emplace_back("/sensors/" + std::to_string(i) + "/window_s", std::to_string(kWindowS));
-        }
-        return o;
-    }
-
-    GatewayProcess& start_gateway() {
-        GatewayOptions opts;
-        opts.towngwd_bin = TOWNGWD_BIN;
-        opts.config = kDemoConfig;
-        opts.overrides = overrides();
-        gateway_.reset();  // reaps a previous instance (already stopped by the test, normally)
-        gateway_ = std::make_unique<GatewayProcess>(opts, dir_.path());
-        return *gateway_;
-    }
-
-    GatewayProcess& gateway() { return *gateway_; }
-    MqttCollector& collector() { return *collector_; }
-    MosquittoBroker& broker() { return broker_; }
-    SimProcess& sim() { return sim_; }
-    const TempDir& dir() const { return dir_; }
-
-    /// Waits until every demo sensor has at least n data messages.
-    bool wait_for_windows(std::size_t n, std::chrono::milliseconds timeout) {
-        return collector_->wait_for(
-            [n](const MessageList& all) { return every_sensor_has(all, n); }, timeout);
-    }
-
-    /// Logs of every process and a summary of the MQTT traffic, for failure reports.
-    std::string describe() const {
-        std::string out;
-        out += "--- scratch dir: " + dir_.path().string() + " (TOWNGW_KEEP_TMP=1 keeps it)\n";
-        out += "--- towngwd log (" + (dir_ / "towngwd.log").string() + "):\n" +
-               tail_lines(read_file(dir_ / "towngwd.log"), 120);
-        out += "--- towngw-sim log:\n" + tail_lines(sim_.log_text(), 40);
-        out += "--- mosquitto log:\n" + tail_lines(broker_.log_text(), 30);
-        const auto msgs = collector_->messages();
-        out += "--- " + std::to_string(msgs.size()) + " MQTT messages received; last ones:\n";
-        const std::size_t from = msgs.size() > 15 ? msgs.size() - 15 : 0;
-        for (std::size_t i = from; i < msgs.size(); ++i) {
-            out += "  " + msgs[i].topic + (msgs[i].retained ? " [retained] " : " ") +
-                   msgs[i].payload + "\n";
-        }
-        return out;
-    }
-
-private:
-    TempDir dir_;
-    std::string gateway_id_;
-    MosquittoBroker broker_;
-    SimProcess sim_;
-    std::unique_ptr<MqttCollector> collector_;
-    std::unique_ptr<GatewayProcess> gateway_;  // destroyed first: the daemon stops before the rest
-    DiagnosticsScope diagnostics_;
-};
 
 /// Checks the fields every data message must carry (contract in docs / the daemon's README).
 void check_data_fields(const ReceivedMessage& m, const SensorSpec& s, const std::string& gw_id) {
@@ -305,27 +145,6 @@ const SensorSpec* find_sensor(const std::string& id) {
         }
     }
     return nullptr;
-}
-
-std::int64_t seq_of(const ReceivedMessage& m) {
-    return m.json && m.json->contains("seq") && (*m.json)["seq"].is_number_integer()
-               ? (*m.json)["seq"].get<std::int64_t>()
-               : -1;
-}
-
-/// `towngw status --json` of the rig's daemon, or nothing if it did not answer.
-std::optional<json> daemon_status(DemoRig& rig) {
-    const auto r = run_command(
-        {TOWNGW_CLI_BIN, "status", "--socket", rig.gateway().control_socket().string(), "--json"},
-        rig.dir().path());
-    if (!r.status || !r.status->exited_with(0)) {
-        return std::nullopt;
-    }
-    auto j = json::parse(r.out, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        return std::nullopt;
-    }
-    return j;
 }
 
 }  // namespace

@@ -23,8 +23,9 @@ std::string mosquitto_bin() {
 #endif
 }
 
-MosquittoBroker::MosquittoBroker(std::filesystem::path dir, bool persistent)
-    : dir_(std::move(dir)), persistent_(persistent) {
+MosquittoBroker::MosquittoBroker(std::filesystem::path dir, bool persistent,
+                                 std::vector<std::string> extra_config)
+    : dir_(std::move(dir)), persistent_(persistent), extra_config_(std::move(extra_config)) {
     for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
         port_ = free_tcp_port();
         if (launch()) {
@@ -62,6 +63,9 @@ bool MosquittoBroker::launch() {
             // change clears PR_SET_PDEATHSIG: a test binary killed by a ctest timeout would then
             // leave the broker running. Staying root keeps the parent-death signal.
             out << "user root\n";
+        }
+        for (const auto& line : extra_config_) {
+            out << line << "\n";
         }
         if (!out) {
             throw std::runtime_error("cannot write " + conf.string());

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "child_process.hpp"
 
@@ -17,7 +18,10 @@ public:
     /// broker log) if it does not accept connections within 10 s after 3 attempts.
     /// With `persistent`, the broker saves sessions and queued QoS 1 messages in dir on stop
     /// and restores them on start, so a durable subscriber misses nothing across a restart.
-    explicit MosquittoBroker(std::filesystem::path dir, bool persistent = false);
+    /// extra_config lines are appended to mosquitto.conf verbatim (e.g. "max_queued_messages 0"
+    /// so a durable subscriber's queue never drops a message of a long backlog).
+    explicit MosquittoBroker(std::filesystem::path dir, bool persistent = false,
+                             std::vector<std::string> extra_config = {});
     ~MosquittoBroker() = default;
     MosquittoBroker(const MosquittoBroker&) = delete;
     MosquittoBroker& operator=(const MosquittoBroker&) = delete;
@@ -38,6 +42,7 @@ private:
     std::filesystem::path dir_;
     std::uint16_t port_ = 0;
     bool persistent_ = false;
+    std::vector<std::string> extra_config_;
     std::unique_ptr<ChildProcess> proc_;
 };
 

@@ -20,6 +20,11 @@ std::string unique_client_id() {
 
 MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& filter,
                              bool clean_session, const std::string& client_id)
+    : MqttCollector(broker_uri, std::vector<std::string>{filter}, clean_session, client_id) {}
+
+MqttCollector::MqttCollector(const std::string& broker_uri,
+                             const std::vector<std::string>& filters, bool clean_session,
+                             const std::string& client_id)
     : client_id_(client_id.empty() ? unique_client_id() : client_id),
       client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_)) {
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
@@ -47,10 +52,12 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
                     .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(1))
                     .finalize();
     // After a broker restart a clean session has lost its subscription; a durable one has not.
-    client_->set_connected_handler([this, filter, clean_session](const std::string&) {
+    client_->set_connected_handler([this, filters, clean_session](const std::string&) {
         if (!clean_session || !subscribed_once_) return;
         try {
-            client_->subscribe(filter, 1);
+            for (const auto& filter : filters) {
+                client_->subscribe(filter, 1);
+            }
         } catch (const mqtt::exception&) {
             // Reconnecting again will retry.
         }
@@ -59,13 +66,19 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
         if (!client_->connect(opts)->wait_for(kConnectTimeout)) {
             throw std::runtime_error("timed out");
         }
-        if (!client_->subscribe(filter, 1)->wait_for(kConnectTimeout)) {
-            throw std::runtime_error("subscribe timed out");
+        for (const auto& filter : filters) {
+            if (!client_->subscribe(filter, 1)->wait_for(kConnectTimeout)) {
+                throw std::runtime_error("subscribe to " + filter + " timed out");
+            }
         }
         subscribed_once_ = true;
     } catch (const std::exception& e) {
+        std::string list;
+        for (const auto& filter : filters) {
+            list += (list.empty() ? "" : " ") + filter;
+        }
         throw std::runtime_error("MqttCollector " + client_id_ + " -> " + broker_uri + " [" +
-                                 filter + "]: " + e.what());
+                                 list + "]: " + e.what());
     }
 }
 

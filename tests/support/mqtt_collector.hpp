@@ -37,6 +37,10 @@ public:
     /// ("towngw-test-<pid>-<n>"); pass a fixed id with clean_session=false to resume a session.
     MqttCollector(const std::string& broker_uri, const std::string& filter,
                   bool clean_session = true, const std::string& client_id = {});
+    /// The same with several topic filters (each subscribed with QoS 1), e.g. a durable
+    /// subscriber on `…/data/#` and `…/events/#` at once.
+    MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
+                  bool clean_session = true, const std::string& client_id = {});
     ~MqttCollector();
     MqttCollector(const MqttCollector&) = delete;
     MqttCollector& operator=(const MqttCollector&) = delete;

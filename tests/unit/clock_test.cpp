@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <catch2/catch.hpp>
-
 #include "core/clock.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace gw;
 using namespace std::chrono_literals;
@@ -53,7 +53,8 @@ TEST_CASE("clock: after max_hold the tracker gives up and readings are flagged",
 TEST_CASE("clock: a backwards step while trusted is reported, not absorbed", "[unit][clock]") {
     WallClockTracker tracker(ClockTrust::Ntp, 3600s);
     tracker.observe(boot_sample(1'000, true, kTrueEpochOffsetMs));
-    CHECK_FALSE(tracker.observe(boot_sample(2'000, true, kTrueEpochOffsetMs + 300)).step_ms);  // slew
+    CHECK_FALSE(
+        tracker.observe(boot_sample(2'000, true, kTrueEpochOffsetMs + 300)).step_ms);  // slew
     auto update = tracker.observe(boot_sample(3'000, true, kTrueEpochOffsetMs - 3'600'000));
     REQUIRE(update.step_ms);
     CHECK(*update.step_ms == -3'600'300);

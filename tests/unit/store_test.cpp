@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "buffer/store.hpp"
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
-
-#include "buffer/store.hpp"
 
 using namespace gw;
 
@@ -42,14 +42,16 @@ StoredReading reading(const std::string& sensor, std::int64_t wall_ms,
 struct TempDir {
     std::filesystem::path dir;
     TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "towngw-store-XXXXXX").string();
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "towngw-store-XXXXXX").string();
         dir = ::mkdtemp(tmpl.data());
     }
     ~TempDir() { std::filesystem::remove_all(dir); }
     std::string db() const { return (dir / "outbox.db").string(); }
 };
 
-StoreOptions options(std::uint64_t max_bytes = 128u << 20, WhenFull when_full = WhenFull::DropOldest) {
+StoreOptions options(std::uint64_t max_bytes = 128u << 20,
+                     WhenFull when_full = WhenFull::DropOldest) {
     StoreOptions o;
     o.max_bytes = max_bytes;
     o.when_full = when_full;
@@ -91,7 +93,8 @@ TEST_CASE("store: ack deletes only what was acknowledged; repeats are harmless",
     CHECK(store.stats().depth == 2);
 }
 
-TEST_CASE("store: seq is never reused after a restart, even when all was delivered", "[unit][store]") {
+TEST_CASE("store: seq is never reused after a restart, even when all was delivered",
+          "[unit][store]") {
     TempDir tmp;
     {
         Store store(tmp.db(), options());
@@ -108,7 +111,8 @@ TEST_CASE("store: seq is never reused after a restart, even when all was deliver
     }
 }
 
-TEST_CASE("store: a closed window stores its message and drops its readings atomically", "[unit][store]") {
+TEST_CASE("store: a closed window stores its message and drops its readings atomically",
+          "[unit][store]") {
     Store store(":memory:", options());
     CommitBatch batch;
     for (int i = 0; i < 5; ++i) batch.readings.push_back(reading("a", 1000 + i * 1000));
@@ -130,7 +134,8 @@ TEST_CASE("store: a closed window stores its message and drops its readings atom
     CHECK(store.stats().depth == 1);
 }
 
-TEST_CASE("store: held readings are re-timed for this boot, flagged for older boots", "[unit][store]") {
+TEST_CASE("store: held readings are re-timed for this boot, flagged for older boots",
+          "[unit][store]") {
     Store store(":memory:", options());
     CommitBatch batch;
     auto mine = reading("a", 5000, ClockState::Held);
@@ -150,7 +155,8 @@ TEST_CASE("store: held readings are re-timed for this boot, flagged for older bo
     CHECK(store.load_readings(ClockState::Corrected).size() == 1);
 }
 
-TEST_CASE("store: at max_bytes the oldest messages are evicted, counted and reported", "[unit][store]") {
+TEST_CASE("store: at max_bytes the oldest messages are evicted, counted and reported",
+          "[unit][store]") {
     TempDir tmp;
     const std::uint64_t cap = 256 * 1024;
     std::uint64_t evicted_total = 0;
@@ -160,8 +166,10 @@ TEST_CASE("store: at max_bytes the oldest messages are evicted, counted and repo
         for (int round = 0; round < 200; ++round) {
             auto result = store.commit(events(10, 300));
             if (result.evicted) {
-                CHECK(result.evicted->last_seq - result.evicted->first_seq + 1 == result.evicted->count);
-                for (auto s = result.evicted->first_seq; s <= result.evicted->last_seq; ++s) evicted_seqs.insert(s);
+                CHECK(result.evicted->last_seq - result.evicted->first_seq + 1 ==
+                      result.evicted->count);
+                for (auto s = result.evicted->first_seq; s <= result.evicted->last_seq; ++s)
+                    evicted_seqs.insert(s);
                 evicted_total += result.evicted->count;
             }
             CHECK(store.stats().bytes_used <= cap);
@@ -218,7 +226,8 @@ TEST_CASE("store: reject_new refuses new messages at max_bytes and counts them",
     CHECK(store.peek(0, UINT64_MAX, 1).at(0).seq == 1);
 }
 
-TEST_CASE("store: a corrupt database is moved aside and seqs continue above the old ones", "[unit][store]") {
+TEST_CASE("store: a corrupt database is moved aside and seqs continue above the old ones",
+          "[unit][store]") {
     TempDir tmp;
     std::uint64_t last = 0;
     {

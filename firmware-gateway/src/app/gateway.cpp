@@ -70,18 +70,18 @@ void Gateway::start() {
     options.max_bytes = config_.storage.max_bytes;
     options.when_full = config_.storage.when_full;
     options.events_topic = config_.topic_root() + "/events";
-    options.event_base = {{"v", 1},
-                          {"town_id", config_.gateway.town_id},
-                          {"gateway_id", config_.gateway.gateway_id}};
+    options.event_base = {
+        {"v", 1}, {"town_id", config_.gateway.town_id}, {"gateway_id", config_.gateway.gateway_id}};
     store_ = std::make_unique<StoreWorker>(config_.storage.path, options, io_.get_executor());
     const OpenReport& report = store_->open_report();
     if (!report.moved_aside_to.empty()) {
         GW_LOG_ERROR("store", "database was corrupt (" << report.corruption << "); moved to "
                                                        << report.moved_aside_to);
-        raise_alarm("outbox_corrupt",
-                    "database failed its integrity check (" + report.corruption + ") and was moved to " +
-                        report.moved_aside_to + "; messages it held are lost, seqs up to " +
-                        std::to_string(report.seq_resumed_after) + " may be missing");
+        raise_alarm("outbox_corrupt", "database failed its integrity check (" + report.corruption +
+                                          ") and was moved to " + report.moved_aside_to +
+                                          "; messages it held are lost, seqs up to " +
+                                          std::to_string(report.seq_resumed_after) +
+                                          " may be missing");
     }
     control_ = std::make_unique<ControlServer>(
         io_, config_.control.socket, config_.control.group,
@@ -90,9 +90,8 @@ void Gateway::start() {
         });
 
     const std::string status_topic = config_.topic_root() + "/status";
-    publisher_ = std::make_unique<PahoPublisher>(config_.mqtt, status_topic,
-                                                 offline_payload("connection_lost"),
-                                                 io_.get_executor());
+    publisher_ = std::make_unique<PahoPublisher>(
+        config_.mqtt, status_topic, offline_payload("connection_lost"), io_.get_executor());
     uplink_ = std::make_unique<Uplink>(config_.mqtt, io_.get_executor(), *store_, *publisher_,
                                        status_topic);
 
@@ -106,8 +105,9 @@ void Gateway::start() {
     on_tick();
     recover_open_windows();
     control_->start();
-    uplink_->start(store_->stats_now().last_seq, [this] { return birth_payload(); },
-                   [this] { publish_health(); });
+    uplink_->start(
+        store_->stats_now().last_seq, [this] { return birth_payload(); },
+        [this] { publish_health(); });
     build_buses();
     for (auto& bus : buses_) bus->start();
     schedule_tick();
@@ -123,14 +123,16 @@ void Gateway::recover_open_windows() {
     // Readings of windows that were open when the daemon stopped (or crashed): replay them so
     // those windows are completed, not lost and not counted twice.
     std::vector<StoredReading> stored;
-    for (ClockState state : {ClockState::Synchronised, ClockState::Corrected, ClockState::Unsynchronised}) {
+    for (ClockState state :
+         {ClockState::Synchronised, ClockState::Corrected, ClockState::Unsynchronised}) {
         auto part = store_->load_readings_now(state);
         stored.insert(stored.end(), std::make_move_iterator(part.begin()),
                       std::make_move_iterator(part.end()));
     }
-    std::stable_sort(stored.begin(), stored.end(), [](const StoredReading& a, const StoredReading& b) {
-        return a.sensor != b.sensor ? a.sensor < b.sensor : a.wall_ms < b.wall_ms;
-    });
+    std::stable_sort(stored.begin(), stored.end(),
+                     [](const StoredReading& a, const StoredReading& b) {
+                         return a.sensor != b.sensor ? a.sensor < b.sensor : a.wall_ms < b.wall_ms;
+                     });
     std::size_t unknown = 0;
     for (const auto& s : stored) {
         auto it = sensor_index_.find(s.sensor);
@@ -183,9 +185,10 @@ void Gateway::build_buses() {
                 on_poll_result(device_index, std::move(result));
             });
         };
-        buses_.push_back(std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
-        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": "
-                                      << device_indices.size() << " device(s)");
+        buses_.push_back(
+            std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
+        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": " << device_indices.size()
+                                      << " device(s)");
     }
 }
 
@@ -217,14 +220,14 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
         reading.clock = clock_state;
         reading.raw = point.raw;
         reading.value = point.value;
-        reading.quality = !result.ok  ? SampleQuality::CommError
+        reading.quality = !result.ok ? SampleQuality::CommError
                           : point.ok ? SampleQuality::Good
                                      : SampleQuality::DecodeError;
         if (result.ok && !point.ok)
             GW_LOG_DEBUG("modbus", "sensor " << sensor.id << ": " << point.error);
         if (sensor.fill_level && reading.quality == SampleQuality::Good)
-            reading.value = fill_percent(point.value, sensor.fill_level->empty_mm,
-                                         sensor.fill_level->full_mm);
+            reading.value =
+                fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
         sensors_[sensor_index].last = reading;
 
         StoredReading stored;
@@ -285,8 +288,9 @@ void Gateway::on_tick() {
         clear_alarm("clock_unsynchronised", "system clock synchronised");
         release_held(tracker_.offset_ms());
     } else if (update.hold_expired) {
-        GW_LOG_WARN("clock", "clock still unsynchronised after " << config_.clock.max_hold.count()
-                                                                 << " s: publishing readings flagged");
+        GW_LOG_WARN("clock", "clock still unsynchronised after "
+                                 << config_.clock.max_hold.count()
+                                 << " s: publishing readings flagged");
         release_held(std::nullopt);
     }
     if (!tracker_.trusted() && alarms_.count("clock_unsynchronised") == 0)
@@ -295,8 +299,9 @@ void Gateway::on_tick() {
                                        : "system clock not synchronised: readings are flagged");
 
     if (replaying_) return;
-    const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(sample.wall_ms)) -
-                     kCloseGrace;
+    const auto now =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(sample.wall_ms)) -
+        kCloseGrace;
     bool closed_any = false;
     for (std::size_t i = 0; i < sensors_.size(); ++i) {
         if (auto window = sensors_[i].window.close_due(now)) {
@@ -314,7 +319,8 @@ void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
     commit();
     store_->async_release_held(
         clock_->boot_id(), offset_ms, [this](Outcome<std::vector<StoredReading>> outcome) {
-            if (!outcome.ok()) GW_LOG_ERROR("clock", "releasing held readings failed: " << outcome.error);
+            if (!outcome.ok())
+                GW_LOG_ERROR("clock", "releasing held readings failed: " << outcome.error);
             for (const auto& s : outcome.value) {
                 auto it = sensor_index_.find(s.sensor);
                 if (it == sensor_index_.end()) continue;
@@ -323,7 +329,8 @@ void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
                 r.raw = s.raw;
                 r.value = s.value;
                 r.quality = s.quality;
-                r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
+                r.sampled_at =
+                    std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
                 r.mono_ms = s.mono_ms;
                 r.clock = s.clock;
                 aggregate(r);
@@ -350,9 +357,8 @@ void Gateway::commit() {
     if (in_flight_ || pending_.empty()) return;
     in_flight_ = std::move(pending_);
     pending_ = CommitBatch{};
-    store_->async_commit(*in_flight_, [this](Outcome<CommitResult> outcome) {
-        on_committed(std::move(outcome));
-    });
+    store_->async_commit(
+        *in_flight_, [this](Outcome<CommitResult> outcome) { on_committed(std::move(outcome)); });
 }
 
 void Gateway::on_committed(Outcome<CommitResult> outcome) {
@@ -361,7 +367,8 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
     if (!outcome.ok()) {
         ++write_failures_;
         if (outcome.storage_failure) {
-            raise_alarm("disk_full", "cannot write the database: " + outcome.error, /*storable=*/false);
+            raise_alarm("disk_full", "cannot write the database: " + outcome.error,
+                        /*storable=*/false);
         } else {
             GW_LOG_ERROR("store", "commit failed: " << outcome.error);
         }
@@ -371,8 +378,9 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
         prepend(pending_.events, std::move(batch.events));
         if (pending_.readings.size() > kMaxUnstoredReadings) {
             const auto excess = pending_.readings.size() - kMaxUnstoredReadings;
-            pending_.readings.erase(pending_.readings.begin(),
-                                    pending_.readings.begin() + static_cast<std::ptrdiff_t>(excess));
+            pending_.readings.erase(
+                pending_.readings.begin(),
+                pending_.readings.begin() + static_cast<std::ptrdiff_t>(excess));
         }
         if (pending_.windows.size() > kMaxUnstoredWindows) {
             const auto excess = pending_.windows.size() - kMaxUnstoredWindows;
@@ -384,9 +392,9 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
     }
     const CommitResult& result = outcome.value;
     if (result.evicted)
-        GW_LOG_WARN("store", "outbox full: evicted " << result.evicted->count << " oldest message(s), seq "
-                                                     << result.evicted->first_seq << ".."
-                                                     << result.evicted->last_seq);
+        GW_LOG_WARN("store", "outbox full: evicted "
+                                 << result.evicted->count << " oldest message(s), seq "
+                                 << result.evicted->first_seq << ".." << result.evicted->last_seq);
     if (result.rejected > 0)
         GW_LOG_WARN("store", "outbox full: rejected " << result.rejected << " new message(s)");
     if (alarms_.count("disk_full")) clear_alarm("disk_full", "database writes succeed again");
@@ -466,8 +474,11 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
 nlohmann::json Gateway::sensor_list() const {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : config_.sensors)
-        list.push_back({{"id", s.id}, {"device", s.device_id}, {"metric", s.metric},
-                        {"unit", s.unit}, {"window_s", s.window.count()}});
+        list.push_back({{"id", s.id},
+                        {"device", s.device_id},
+                        {"metric", s.metric},
+                        {"unit", s.unit},
+                        {"window_s", s.window.count()}});
     return list;
 }
 
@@ -506,7 +517,9 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
         {"outbox",
          {{"depth", stats.depth},
           {"oldest_age_s",
-           stats.oldest_created_ms == 0 ? 0 : std::max<std::int64_t>(0, (now_ms - stats.oldest_created_ms) / 1000)},
+           stats.oldest_created_ms == 0
+               ? 0
+               : std::max<std::int64_t>(0, (now_ms - stats.oldest_created_ms) / 1000)},
           {"bytes_used", stats.bytes_used},
           {"max_bytes", stats.max_bytes},
           {"evicted_total", stats.evicted_total},
@@ -580,9 +593,9 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
         for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
             const auto& s = config_.sensors[i];
             const auto& last = sensors_[i].last;
-            nlohmann::json entry = {{"id", s.id},         {"device", s.device_id},
-                                    {"metric", s.metric}, {"unit", s.unit},
-                                    {"last", nullptr},    {"quality", "no_data"},
+            nlohmann::json entry = {{"id", s.id},           {"device", s.device_id},
+                                    {"metric", s.metric},   {"unit", s.unit},
+                                    {"last", nullptr},      {"quality", "no_data"},
                                     {"updated_at", nullptr}};
             if (last) {
                 if (last->quality == SampleQuality::Good) entry["last"] = last->value;

@@ -103,9 +103,9 @@ private:
     std::unique_ptr<Uplink> uplink_;
     std::unique_ptr<ControlServer> control_;
 
-    CommitBatch pending_;               ///< not yet handed to the store
+    CommitBatch pending_;                   ///< not yet handed to the store
     std::optional<CommitBatch> in_flight_;  ///< handed over, outcome not known yet
-    bool replaying_{false};             ///< held readings are being released
+    bool replaying_{false};                 ///< held readings are being released
     std::vector<Reading> live_during_replay_;
     std::map<std::string, std::string> alarms_;  ///< active alarm -> message
     std::uint64_t write_failures_{0};

@@ -70,7 +70,9 @@ struct Transaction {
     }
 };
 
-std::string sidecar_path(const std::string& path) { return path + ".seq"; }
+std::string sidecar_path(const std::string& path) {
+    return path + ".seq";
+}
 
 std::uint64_t read_reserved(const std::string& path) {
     std::ifstream in(sidecar_path(path));
@@ -85,11 +87,14 @@ void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
 
 std::string column_text(sqlite3_stmt* s, int index) {
     const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-    return text == nullptr ? std::string()
-                           : std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(s, index)));
+    return text == nullptr
+               ? std::string()
+               : std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(s, index)));
 }
 
-std::int64_t now_ms() { return unix_ms(std::chrono::system_clock::now()); }
+std::int64_t now_ms() {
+    return unix_ms(std::chrono::system_clock::now());
+}
 
 }  // namespace
 
@@ -132,7 +137,9 @@ Store::Store(const std::string& path, const StoreOptions& options)
     }
 }
 
-Store::~Store() { close(); }
+Store::~Store() {
+    close();
+}
 
 void Store::open(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_,
@@ -155,15 +162,18 @@ void Store::configure() {
                                                 : "PRAGMA synchronous=NORMAL");
     page_size_ = query_u64("PRAGMA page_size");
     // Bound the WAL too: checkpoint and truncate it at 1/16 of the cap.
-    const std::uint64_t wal_pages = std::max<std::uint64_t>(16, options_.max_bytes / 16 / page_size_);
+    const std::uint64_t wal_pages =
+        std::max<std::uint64_t>(16, options_.max_bytes / 16 / page_size_);
     exec(("PRAGMA wal_autocheckpoint=" + std::to_string(wal_pages)).c_str());
     exec(("PRAGMA journal_size_limit=" + std::to_string(wal_pages * page_size_)).c_str());
 
-    insert_message_ = prepare("INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
+    insert_message_ =
+        prepare("INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
     insert_reading_ = prepare(
         "INSERT INTO readings(sensor, boot_id, mono_ms, wall_ms, clock, raw, value, quality)"
         " VALUES (?,?,?,?,?,?,?,?)");
-    delete_readings_ = prepare("DELETE FROM readings WHERE sensor = ? AND clock <> 0 AND wall_ms < ?");
+    delete_readings_ =
+        prepare("DELETE FROM readings WHERE sensor = ? AND clock <> 0 AND wall_ms < ?");
     peek_ = prepare(
         "SELECT seq, topic, payload FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?");
     delete_message_ = prepare("DELETE FROM outbox WHERE seq = ?");
@@ -189,8 +199,8 @@ void Store::configure() {
 }
 
 void Store::close() {
-    for (sqlite3_stmt* s : {insert_message_, insert_reading_, delete_readings_, peek_,
-                            delete_message_, save_meta_})
+    for (sqlite3_stmt* s :
+         {insert_message_, insert_reading_, delete_readings_, peek_, delete_message_, save_meta_})
         sqlite3_finalize(s);
     insert_message_ = insert_reading_ = delete_readings_ = peek_ = delete_message_ = save_meta_ =
         nullptr;
@@ -271,7 +281,8 @@ void Store::reserve_seqs(std::uint64_t up_to) {
     const std::string temp = target + ".tmp";
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     const std::string text = std::to_string(up_to) + "\n";
-    const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+    const bool ok = fd >= 0 &&
+                    ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
                     ::fsync(fd) == 0;
     if (fd >= 0) ::close(fd);
     if (!ok || std::rename(temp.c_str(), target.c_str()) != 0)
@@ -301,7 +312,8 @@ void Store::save_counter(const char* key, std::uint64_t value) {
 
 std::optional<Eviction> Store::make_room(std::uint64_t needed_bytes, std::uint64_t& rejected,
                                          std::size_t incoming) {
-    const auto target = static_cast<std::uint64_t>(static_cast<double>(options_.max_bytes) * kFillTarget);
+    const auto target =
+        static_cast<std::uint64_t>(static_cast<double>(options_.max_bytes) * kFillTarget);
     auto used = [this] {
         return (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
     };
@@ -314,7 +326,8 @@ std::optional<Eviction> Store::make_room(std::uint64_t needed_bytes, std::uint64
     // Delete the oldest rows in chunks until the pages in use leave room for the batch.
     for (int round = 0; round < 64 && used() + needed_bytes > target && depth_ > 0; ++round) {
         const std::uint64_t want = std::max<std::uint64_t>(needed_bytes * 2, 4 * page_size_);
-        sqlite3_stmt* q = prepare("SELECT seq, length(topic) + length(payload) FROM outbox ORDER BY seq LIMIT 4096");
+        sqlite3_stmt* q = prepare(
+            "SELECT seq, length(topic) + length(payload) FROM outbox ORDER BY seq LIMIT 4096");
         std::uint64_t freed = 0;
         std::uint64_t upto = 0;
         std::uint64_t count = 0;
@@ -341,15 +354,16 @@ CommitResult Store::commit(CommitBatch batch) {
     const std::int64_t created = now_ms();
 
     std::uint64_t needed = batch.readings.size() * kReadingRowBytes;
-    for (const auto& w : batch.windows) needed += stored_size(w.message.topic, w.message.body.dump());
+    for (const auto& w : batch.windows)
+        needed += stored_size(w.message.topic, w.message.body.dump());
     for (const auto& e : batch.events) needed += stored_size(e.topic, e.body.dump());
 
     exec("BEGIN IMMEDIATE");
     Transaction tx{db_};
     // Save the in-memory counters to restore them if the transaction fails.
-    const auto saved = std::make_tuple(last_seq_, depth_, evicted_total_, rejected_total_,
-                                       eviction_span_first_, eviction_span_count_,
-                                       last_eviction_event_seq_);
+    const auto saved =
+        std::make_tuple(last_seq_, depth_, evicted_total_, rejected_total_, eviction_span_first_,
+                        eviction_span_count_, last_eviction_event_seq_);
     try {
         std::uint64_t rejected = 0;
         const auto evicted = make_room(needed, rejected, batch.message_count());
@@ -440,7 +454,8 @@ std::vector<StoredMessage> Store::peek(std::uint64_t after_seq, std::uint64_t be
     std::vector<StoredMessage> out;
     StatementReset reset{peek_};
     sqlite3_bind_int64(peek_, 1, static_cast<sqlite3_int64>(after_seq));
-    sqlite3_bind_int64(peek_, 2, static_cast<sqlite3_int64>(std::min<std::uint64_t>(before_seq, INT64_MAX)));
+    sqlite3_bind_int64(peek_, 2,
+                       static_cast<sqlite3_int64>(std::min<std::uint64_t>(before_seq, INT64_MAX)));
     sqlite3_bind_int64(peek_, 3, static_cast<sqlite3_int64>(limit));
     int rc = SQLITE_ROW;
     while ((rc = sqlite3_step(peek_)) == SQLITE_ROW) {
@@ -539,7 +554,8 @@ StoreStats Store::stats() {
     s.depth = depth_;
     s.oldest_created_ms = static_cast<std::int64_t>(
         query_u64("SELECT IFNULL((SELECT created_ms FROM outbox ORDER BY seq LIMIT 1), 0)"));
-    s.bytes_used = (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
+    s.bytes_used =
+        (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
     s.max_bytes = options_.max_bytes;
     s.evicted_total = evicted_total_;
     s.rejected_total = rejected_total_;

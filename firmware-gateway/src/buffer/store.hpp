@@ -81,14 +81,14 @@ struct CommitResult {
 };
 
 struct StoreStats {
-    std::uint64_t depth{0};            ///< outbox rows not yet acknowledged
-    std::int64_t oldest_created_ms{0}; ///< commit time of the oldest row, 0 when empty
-    std::uint64_t bytes_used{0};       ///< pages in use × page size (main database file)
+    std::uint64_t depth{0};             ///< outbox rows not yet acknowledged
+    std::int64_t oldest_created_ms{0};  ///< commit time of the oldest row, 0 when empty
+    std::uint64_t bytes_used{0};        ///< pages in use × page size (main database file)
     std::uint64_t max_bytes{0};
-    std::uint64_t evicted_total{0};    ///< persisted across restarts
-    std::uint64_t rejected_total{0};   ///< persisted across restarts
-    std::uint64_t last_seq{0};         ///< highest seq ever assigned
-    std::uint64_t readings{0};         ///< raw readings of open windows
+    std::uint64_t evicted_total{0};   ///< persisted across restarts
+    std::uint64_t rejected_total{0};  ///< persisted across restarts
+    std::uint64_t last_seq{0};        ///< highest seq ever assigned
+    std::uint64_t readings{0};        ///< raw readings of open windows
 };
 
 /// What happened when the store was opened; reported as alarms by the gateway.
@@ -181,7 +181,7 @@ private:
     std::uint64_t evicted_total_{0};
     std::uint64_t rejected_total_{0};
     std::uint64_t page_size_{4096};
-    bool created_fresh_{false};  ///< the schema was created by this open
+    bool created_fresh_{false};                 ///< the schema was created by this open
     std::uint64_t eviction_span_first_{0};      ///< first seq evicted since the last report
     std::uint64_t eviction_span_count_{0};      ///< messages evicted since the last report
     std::uint64_t last_eviction_event_seq_{0};  ///< seq of the newest eviction event

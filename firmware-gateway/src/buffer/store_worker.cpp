@@ -15,7 +15,9 @@ StoreWorker::StoreWorker(const std::string& path, const StoreOptions& options,
       work_(asio::make_work_guard(db_context_)),
       thread_([this] { db_context_.run(); }) {}
 
-StoreWorker::~StoreWorker() { stop(); }
+StoreWorker::~StoreWorker() {
+    stop();
+}
 
 void StoreWorker::stop() {
     work_.reset();
@@ -34,15 +36,18 @@ void StoreWorker::submit(Job job, std::function<void(Outcome<T>)> handler) {
         } catch (const std::exception& e) {
             outcome.error = e.what();
         }
-        asio::post(results_, [handler = std::move(handler), outcome = std::move(outcome)]() mutable {
-            handler(std::move(outcome));
-        });
+        asio::post(results_,
+                   [handler = std::move(handler), outcome = std::move(outcome)]() mutable {
+                       handler(std::move(outcome));
+                   });
     });
 }
 
-void StoreWorker::async_commit(CommitBatch batch, std::function<void(Outcome<CommitResult>)> handler) {
-    submit<CommitResult>([batch = std::move(batch)](Store& s) mutable { return s.commit(std::move(batch)); },
-                         std::move(handler));
+void StoreWorker::async_commit(CommitBatch batch,
+                               std::function<void(Outcome<CommitResult>)> handler) {
+    submit<CommitResult>(
+        [batch = std::move(batch)](Store& s) mutable { return s.commit(std::move(batch)); },
+        std::move(handler));
 }
 
 void StoreWorker::async_peek(std::uint64_t after_seq, std::uint64_t before_seq, std::size_t limit,
@@ -52,7 +57,8 @@ void StoreWorker::async_peek(std::uint64_t after_seq, std::uint64_t before_seq, 
         std::move(handler));
 }
 
-void StoreWorker::async_ack(std::vector<std::uint64_t> seqs, std::function<void(Outcome<bool>)> handler) {
+void StoreWorker::async_ack(std::vector<std::uint64_t> seqs,
+                            std::function<void(Outcome<bool>)> handler) {
     submit<bool>(
         [seqs = std::move(seqs)](Store& s) {
             s.ack(seqs);
@@ -65,11 +71,12 @@ void StoreWorker::async_stats(std::function<void(Outcome<StoreStats>)> handler) 
     submit<StoreStats>([](Store& s) { return s.stats(); }, std::move(handler));
 }
 
-void StoreWorker::async_release_held(std::string boot_id, std::optional<std::int64_t> offset_ms,
-                                     std::function<void(Outcome<std::vector<StoredReading>>)> handler) {
-    submit<std::vector<StoredReading>>(
-        [boot_id = std::move(boot_id), offset_ms](Store& s) { return s.release_held(boot_id, offset_ms); },
-        std::move(handler));
+void StoreWorker::async_release_held(
+    std::string boot_id, std::optional<std::int64_t> offset_ms,
+    std::function<void(Outcome<std::vector<StoredReading>>)> handler) {
+    submit<std::vector<StoredReading>>([boot_id = std::move(boot_id), offset_ms](
+                                           Store& s) { return s.release_held(boot_id, offset_ms); },
+                                       std::move(handler));
 }
 
 template <typename T, typename Job>
@@ -87,7 +94,8 @@ T StoreWorker::run_now(Job job) {
 }
 
 std::vector<StoredReading> StoreWorker::load_readings_now(ClockState state) {
-    return run_now<std::vector<StoredReading>>([state](Store& s) { return s.load_readings(state); });
+    return run_now<std::vector<StoredReading>>(
+        [state](Store& s) { return s.load_readings(state); });
 }
 
 StoreStats StoreWorker::stats_now() {

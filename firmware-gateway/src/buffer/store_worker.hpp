@@ -19,8 +19,8 @@ namespace gw {
 template <typename T>
 struct Outcome {
     T value{};
-    std::string error;             ///< empty on success
-    bool storage_failure{false};   ///< disk full or I/O error (see StoreError)
+    std::string error;            ///< empty on success
+    bool storage_failure{false};  ///< disk full or I/O error (see StoreError)
     bool ok() const { return error.empty(); }
 };
 

@@ -15,9 +15,9 @@
 namespace gw {
 
 struct GatewayIdentity {
-    std::string town_id;            ///< "town_id", topic-safe id
-    std::string gateway_id;         ///< "gateway_id", topic-safe id, unique in the town
-    std::string log_level{"info"};  ///< "log_level": debug|info|warn|error
+    std::string town_id;                       ///< "town_id", topic-safe id
+    std::string gateway_id;                    ///< "gateway_id", topic-safe id, unique in the town
+    std::string log_level{"info"};             ///< "log_level": debug|info|warn|error
     std::chrono::seconds health_interval{60};  ///< "health_interval_s"
 };
 
@@ -32,25 +32,25 @@ struct MqttConfig {
     int reconnect_min_s{1};                    ///< "reconnect_min_s": first retry delay
     int reconnect_max_s{60};                   ///< "reconnect_max_s": back-off ceiling
     int max_inflight{32};                      ///< "max_inflight": QoS 1 publishes awaiting PUBACK
-    int backlog_rate{200};                     ///< "backlog_rate": backlog messages/s after an outage
+    int backlog_rate{200};  ///< "backlog_rate": backlog messages/s after an outage
 };
 
 enum class SyncMode : std::uint8_t { Normal, Full };
 enum class WhenFull : std::uint8_t { DropOldest, RejectNew };
 
 struct StorageConfig {
-    std::string path{"/var/lib/towngw/outbox.db"};  ///< "path"
-    SyncMode synchronous{SyncMode::Full};           ///< "synchronous": "full" | "normal"
-    std::uint64_t max_bytes{128u << 20};            ///< "max_bytes": database size cap
-    WhenFull when_full{WhenFull::DropOldest};       ///< "when_full": "drop_oldest" | "reject_new"
-    std::chrono::milliseconds flush_interval{1000}; ///< "flush_interval_ms": raw reading batches
+    std::string path{"/var/lib/towngw/outbox.db"};   ///< "path"
+    SyncMode synchronous{SyncMode::Full};            ///< "synchronous": "full" | "normal"
+    std::uint64_t max_bytes{128u << 20};             ///< "max_bytes": database size cap
+    WhenFull when_full{WhenFull::DropOldest};        ///< "when_full": "drop_oldest" | "reject_new"
+    std::chrono::milliseconds flush_interval{1000};  ///< "flush_interval_ms": raw reading batches
 };
 
 enum class ClockTrust : std::uint8_t { Ntp, System };
 
 struct ClockConfig {
-    ClockTrust trust{ClockTrust::Ntp};   ///< "trust": "ntp" | "system"
-    std::chrono::seconds max_hold{3600}; ///< "max_hold_s": how long to hold unsynced readings
+    ClockTrust trust{ClockTrust::Ntp};    ///< "trust": "ntp" | "system"
+    std::chrono::seconds max_hold{3600};  ///< "max_hold_s": how long to hold unsynced readings
 };
 
 struct ControlConfig {

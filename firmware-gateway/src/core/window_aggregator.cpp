@@ -19,10 +19,14 @@ const char* to_string(SampleQuality quality) {
 
 const char* to_string(ClockState state) {
     switch (state) {
-        case ClockState::Held: return "held";
-        case ClockState::Synchronised: return "synchronised";
-        case ClockState::Corrected: return "corrected";
-        case ClockState::Unsynchronised: return "unsynchronised";
+        case ClockState::Held:
+            return "held";
+        case ClockState::Synchronised:
+            return "synchronised";
+        case ClockState::Corrected:
+            return "corrected";
+        case ClockState::Unsynchronised:
+            return "unsynchronised";
     }
     return "?";
 }

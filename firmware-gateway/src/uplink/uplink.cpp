@@ -53,6 +53,10 @@ void Uplink::on_connected() {
     ++stats_.connects;
     // New session: nothing is in flight any more. What was committed before now is backlog.
     inflight_.clear();
+    live_ready_.clear();
+    backlog_ready_.clear();
+    prefetch_limit_ =
+        std::clamp<std::size_t>(4 * static_cast<std::size_t>(config_.max_inflight), 64, 1024);
     boundary_ = last_committed_seq_;
     live_cursor_ = boundary_;
     backlog_cursor_ = 0;
@@ -60,8 +64,8 @@ void Uplink::on_connected() {
     live_pending_ = true;
     backlog_tokens_ = 1;
     tokens_at_ = std::chrono::steady_clock::now();
-    GW_LOG_INFO("uplink", "connected to " << config_.broker << " (messages up to seq "
-                                          << boundary_ << " are backlog)");
+    GW_LOG_INFO("uplink", "connected to " << config_.broker << " (messages up to seq " << boundary_
+                                          << " are backlog)");
     publisher_.publish(status_topic_, birth_payload_(), 1, true, kStatusTag);
     if (on_connected_) on_connected_();
     pump();
@@ -79,6 +83,8 @@ void Uplink::on_disconnected(const std::string& reason) {
     stats_.last_error = reason;
     state_ = State::BackingOff;
     inflight_.clear();
+    live_ready_.clear();
+    backlog_ready_.clear();
     stats_.inflight = 0;
     backoff_s_ = backoff_s_ == 0 ? config_.reconnect_min_s
                                  : std::min(backoff_s_ * 2, config_.reconnect_max_s);
@@ -113,73 +119,91 @@ void Uplink::refill_tokens() {
 }
 
 void Uplink::pump() {
-    if (state_ != State::Connected || peek_pending_) return;
-    const auto window = static_cast<std::size_t>(config_.max_inflight);
-    if (inflight_.size() >= window) return;
-    const std::size_t room = window - inflight_.size();
+    if (state_ != State::Connected) return;
+    publish_ready();
+    prefetch();
+}
 
+void Uplink::publish_ready() {
+    const auto window = static_cast<std::size_t>(config_.max_inflight);
+    auto send = [this](std::deque<StoredMessage>& ready) {
+        StoredMessage& m = ready.front();
+        if (!publisher_.publish(m.topic, m.payload, 1, false, m.seq)) return false;  // going down
+        inflight_.insert(m.seq);
+        ready.pop_front();
+        return true;
+    };
+    // Fresh data first; the backlog only within its rate.
+    while (inflight_.size() < window && !live_ready_.empty())
+        if (!send(live_ready_)) return;
+    if (!backlog_ready_.empty() && inflight_.size() < window) refill_tokens();
+    while (inflight_.size() < window && !backlog_ready_.empty() && backlog_tokens_ >= 1.0) {
+        if (!send(backlog_ready_)) return;
+        backlog_tokens_ -= 1.0;
+    }
+    stats_.inflight = inflight_.size();
+    if (!backlog_ready_.empty() && inflight_.size() < window && backlog_tokens_ < 1.0 &&
+        !token_timer_armed_) {
+        token_timer_armed_ = true;
+        const auto wait_ms = std::max<long>(1, static_cast<long>(1000.0 / config_.backlog_rate));
+        token_timer_.expires_after(std::chrono::milliseconds(wait_ms));
+        token_timer_.async_wait([this](const boost::system::error_code& ec) {
+            token_timer_armed_ = false;
+            if (!ec) pump();
+        });
+    }
+}
+
+void Uplink::prefetch() {
+    if (peek_pending_) return;
+    const std::size_t low_water = prefetch_limit_ / 2;
     bool live = false;
-    std::size_t limit = 0;
     std::uint64_t after = 0;
     std::uint64_t before = 0;
-    if (live_pending_) {
+    std::size_t limit = 0;
+    if (live_pending_ && live_ready_.size() <= low_water) {
         live = true;
-        limit = room;
         after = live_cursor_;
         before = UINT64_MAX;
-    } else if (!backlog_done_) {
-        refill_tokens();
-        limit = std::min(room, static_cast<std::size_t>(backlog_tokens_));
-        if (limit == 0) {
-            if (!token_timer_armed_) {
-                token_timer_armed_ = true;
-                const auto wait_ms = std::max<long>(1, static_cast<long>(1000.0 / config_.backlog_rate));
-                token_timer_.expires_after(std::chrono::milliseconds(wait_ms));
-                token_timer_.async_wait([this](const boost::system::error_code& ec) {
-                    token_timer_armed_ = false;
-                    if (!ec) pump();
-                });
-            }
-            return;
-        }
+        limit = prefetch_limit_ - live_ready_.size();
+    } else if (!backlog_done_ && backlog_ready_.size() <= low_water) {
         after = backlog_cursor_;
         before = boundary_ + 1;
+        limit = prefetch_limit_ - backlog_ready_.size();
     } else {
         return;
     }
-
     peek_pending_ = true;
-    store_.async_peek(after, before, limit, [this, live, limit](Outcome<std::vector<StoredMessage>> result) {
-        peek_pending_ = false;
-        if (!result.ok()) {
-            GW_LOG_ERROR("uplink", "reading the outbox failed: " << result.error);
-            return;
-        }
-        if (state_ != State::Connected) return;
-        std::size_t sent = 0;
-        bool refused = false;
-        for (auto& m : result.value) {
-            if (!publisher_.publish(m.topic, m.payload, 1, false, m.seq)) {
-                refused = true;  // connection going down; its event follows
-                break;
-            }
-            inflight_.insert(m.seq);
-            (live ? live_cursor_ : backlog_cursor_) = m.seq;
-            ++sent;
-        }
-        stats_.inflight = inflight_.size();
-        if (live) {
-            // Fewer rows than asked for: the live side is drained for now.
-            if (result.value.size() < limit) live_pending_ = false;
-        } else {
-            backlog_tokens_ -= static_cast<double>(sent);
-            if (result.value.size() < limit) {
-                backlog_done_ = true;
-                GW_LOG_INFO("uplink", "backlog drained (up to seq " << boundary_ << ")");
-            }
-        }
-        if (!refused) pump();
-    });
+    const std::uint64_t session = stats_.connects;
+    store_.async_peek(after, before, limit,
+                      [this, live, limit, session](Outcome<std::vector<StoredMessage>> result) {
+                          peek_pending_ = false;
+                          if (!result.ok()) {
+                              GW_LOG_ERROR("uplink", "reading the outbox failed: " << result.error);
+                              return;
+                          }
+                          // Rows read for an earlier connection are stale: the cursors were reset
+                          // since.
+                          if (state_ != State::Connected || session != stats_.connects) {
+                              pump();
+                              return;
+                          }
+                          auto& ready = live ? live_ready_ : backlog_ready_;
+                          for (auto& m : result.value) {
+                              (live ? live_cursor_ : backlog_cursor_) = m.seq;
+                              ready.push_back(std::move(m));
+                          }
+                          if (result.value.size() < limit) {
+                              if (live) {
+                                  live_pending_ = false;  // the live side is drained for now
+                              } else {
+                                  backlog_done_ = true;
+                                  GW_LOG_INFO("uplink",
+                                              "backlog read to its end (seq " << boundary_ << ")");
+                              }
+                          }
+                          pump();
+                      });
 }
 
 void Uplink::on_publish_done(std::uint64_t tag, bool ok) {
@@ -196,15 +220,19 @@ void Uplink::on_publish_done(std::uint64_t tag, bool ok) {
     if (inflight_.erase(tag) == 0) return;  // from an earlier session
     stats_.inflight = inflight_.size();
     if (!ok) {
-        // The row stays in the outbox; resend it (and what follows) once we can.
+        // The row stays in the outbox: read again from just before it (later rows may go out
+        // twice; same seq, same payload).
         ++stats_.publish_failures;
         if (tag <= boundary_) {
             backlog_cursor_ = std::min(backlog_cursor_, tag - 1);
+            backlog_ready_.clear();
             backlog_done_ = false;
         } else {
             live_cursor_ = std::min(live_cursor_, tag - 1);
+            live_ready_.clear();
             live_pending_ = true;
         }
+        pump();
         return;
     }
     ++stats_.published;

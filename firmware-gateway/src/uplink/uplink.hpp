@@ -18,6 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <random>
 #include <set>
@@ -70,6 +71,8 @@ private:
     void on_connected();
     void on_disconnected(const std::string& reason);
     void pump();
+    void publish_ready();
+    void prefetch();
     void refill_tokens();
     void on_publish_done(std::uint64_t tag, bool ok);
     void schedule_ack_flush();
@@ -89,10 +92,15 @@ private:
     std::mt19937 jitter_rng_;
 
     std::uint64_t last_committed_seq_{0};
-    std::uint64_t boundary_{0};         ///< seqs <= boundary are backlog for this connection
-    std::uint64_t live_cursor_{0};      ///< highest live seq handed to the publisher
-    std::uint64_t backlog_cursor_{0};   ///< highest backlog seq handed to the publisher
-    bool live_pending_{false};          ///< live rows may be waiting
+    std::uint64_t boundary_{0};        ///< seqs <= boundary are backlog for this connection
+    std::uint64_t live_cursor_{0};     ///< highest live seq read from the outbox
+    std::uint64_t backlog_cursor_{0};  ///< highest backlog seq read from the outbox
+    /// Rows read ahead from the outbox (bounded), so a PUBACK is answered by the next publish
+    /// without a round trip to the database thread.
+    std::deque<StoredMessage> live_ready_;
+    std::deque<StoredMessage> backlog_ready_;
+    std::size_t prefetch_limit_{256};
+    bool live_pending_{false};  ///< live rows may be waiting
     bool backlog_done_{true};
     double backlog_tokens_{0};
     std::chrono::steady_clock::time_point tokens_at_;
