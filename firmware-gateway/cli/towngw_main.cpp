@@ -131,6 +131,15 @@ std::string format_duration(std::int64_t seconds) {
     return buf;
 }
 
+std::string format_bytes(unsigned long long bytes) {
+    char buf[32];
+    if (bytes >= (1ULL << 20))
+        std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / 1048576.0);
+    else
+        std::snprintf(buf, sizeof buf, "%.0f KiB", static_cast<double>(bytes) / 1024.0);
+    return buf;
+}
+
 std::string number_text(const json& v) {
     if (!v.is_number()) return "-";
     char buf[32];
@@ -157,9 +166,9 @@ void print_status(const json& s) {
                 format_duration(outbox.value("oldest_age_s", 0LL)).c_str(),
                 outbox.value("last_seq", 0ULL));
     std::printf(
-        "storage  %.1f of %.1f MiB used   evicted %llu, rejected %llu, write failures %llu\n",
-        static_cast<double>(outbox.value("bytes_used", 0ULL)) / 1048576.0,
-        static_cast<double>(outbox.value("max_bytes", 0ULL)) / 1048576.0,
+        "storage  %s of %s used   evicted %llu, rejected %llu, write failures %llu\n",
+        format_bytes(outbox.value("bytes_used", 0ULL)).c_str(),
+        format_bytes(outbox.value("max_bytes", 0ULL)).c_str(),
         outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
         outbox.value("write_failures", 0ULL));
     const json& clock = s.contains("clock") ? s["clock"] : json::object();
