@@ -12,7 +12,7 @@
 #      daemon from /proc/PID/status meanwhile; a QoS 1 subscriber counts what arrived
 # Prints a table and writes bench/results/drain-<UTC date-time>.json.
 # Usage: scripts/bench-drain.sh [N=100000]   (TOWNGW_BENCH_BUILD=DIR: other build directory,
-#        TOWNGW_BENCH_KEEP=1: keep the scratch directory, TOWNGW_BENCH_TIMEOUT=S: default 900)
+#        TOWNGW_BENCH_KEEP=1: keep the scratch directory, TOWNGW_BENCH_TIMEOUT=S: default 600)
 # Everything this script starts is stopped by its PID on exit.
 
 # Functions below are called indirectly (traps, wait_for "$@"), which SC2317 cannot see.
@@ -24,7 +24,7 @@ n=${1:-100000}
   echo "usage: $0 [N=100000]" >&2
   exit 2
 }
-timeout_s=${TOWNGW_BENCH_TIMEOUT:-900}
+timeout_s=${TOWNGW_BENCH_TIMEOUT:-600}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${TOWNGW_BENCH_BUILD:-build-bench}
@@ -166,8 +166,9 @@ pids+=("$gateway_pid")
 
 status_json() { timeout 5 "$bin/towngw" status --socket "$tmp/control.sock" --json 2>/dev/null; }
 # Outbox depth and connection state from the status JSON, without needing jq.
-depth_of() { grep -o '"depth":[0-9]*' <<<"$1" | head -n1 | cut -d: -f2; }
-connected_of() { grep -o '"connected":[a-z]*' <<<"$1" | head -n1 | cut -d: -f2; }
+# (`towngw status --json` pretty-prints: `"depth": 0`.)
+depth_of() { grep -o '"depth": *[0-9]*' <<<"$1" | head -n1 | grep -o '[0-9]*$'; }
+connected_of() { grep -o '"connected": *[a-z]*' <<<"$1" | head -n1 | grep -o '[a-z]*$'; }
 
 gateway_up() { exited "$gateway_pid" || { [[ -S $tmp/control.sock ]] && status_json >/dev/null; }; }
 wait_for 120 gateway_up || true

@@ -82,9 +82,9 @@ int historical_of(const ReceivedMessage& m) {
 
 /// Everything with an integer seq that a subscriber received, by seq.
 struct Ledger {
-    std::map<std::int64_t, std::string> payload;        ///< seq -> first payload
-    std::map<std::int64_t, std::size_t> first_index;    ///< seq -> index of its first arrival
-    std::vector<std::string> conflicts;                 ///< same seq, different payload
+    std::map<std::int64_t, std::string> payload;      ///< seq -> first payload
+    std::map<std::int64_t, std::size_t> first_index;  ///< seq -> index of its first arrival
+    std::vector<std::string> conflicts;               ///< same seq, different payload
     std::size_t duplicates = 0;
     std::int64_t max_seq = 0;
 
@@ -105,8 +105,8 @@ Ledger ledger_of(const MessageList& all) {
         } else {
             ++l.duplicates;
             if (it->second != all[i].payload) {
-                l.conflicts.push_back("seq " + std::to_string(seq) + ":\n    first  " +
-                                      it->second + "\n    again  " + all[i].payload);
+                l.conflicts.push_back("seq " + std::to_string(seq) + ":\n    first  " + it->second +
+                                      "\n    again  " + all[i].payload);
             }
         }
     }
@@ -157,18 +157,17 @@ std::unique_ptr<MqttCollector> durable_subscriber(DemoRig& rig, bool health = fa
     if (status) {
         filters.push_back(rig.topic_base() + "status");
     }
-    auto sub = std::make_unique<MqttCollector>(rig.broker().uri(), filters,
-                                               /*clean_session=*/false,
-                                               "durable-" + rig.gateway_id());
+    auto sub =
+        std::make_unique<MqttCollector>(rig.broker().uri(), filters,
+                                        /*clean_session=*/false, "durable-" + rig.gateway_id());
     MqttCollector* raw = sub.get();
     rig.add_diagnostics([raw] {
         const auto all = raw->messages();
         const auto l = ledger_of(all);
-        std::string out = "--- durable subscriber: " + std::to_string(all.size()) +
-                          " messages, " + std::to_string(l.payload.size()) +
-                          " distinct seqs, max seq " + std::to_string(l.max_seq) + ", " +
-                          std::to_string(l.duplicates) + " duplicates, missing in 1.." +
-                          std::to_string(l.max_seq) + ": " +
+        std::string out = "--- durable subscriber: " + std::to_string(all.size()) + " messages, " +
+                          std::to_string(l.payload.size()) + " distinct seqs, max seq " +
+                          std::to_string(l.max_seq) + ", " + std::to_string(l.duplicates) +
+                          " duplicates, missing in 1.." + std::to_string(l.max_seq) + ": " +
                           ranges_text(missing_seqs(l, 1, l.max_seq)) + "\n";
         for (const auto& m : all) {
             if (is_event(m)) {
@@ -365,7 +364,8 @@ TEST_CASE("repeated broker outages: no seq gap, backlog historical, live data fi
         const std::int64_t depth_before = int_at(st, "/outbox/depth", 0);
 
         rig.broker().stop();
-        REQUIRE(wait_status(rig, [](const json& s) { return !connected(s); }, 15s, st));
+        REQUIRE(wait_status(
+            rig, [](const json& s) { return !connected(s); }, 15s, st));
         c.hist_from = last_seq(st);
         INFO("status when the loss was noticed: " << st.dump());
         REQUIRE(wait_status(
@@ -408,7 +408,9 @@ TEST_CASE("repeated broker outages: no seq gap, backlog historical, live data fi
     // Drained: everything up to the last seq the daemon reports has arrived.
     REQUIRE(wait_status(
         rig,
-        [](const json& s) { return connected(s) && int_at(s, "/outbox/depth", 99) <= kSensorCount; },
+        [](const json& s) {
+            return connected(s) && int_at(s, "/outbox/depth", 99) <= kSensorCount;
+        },
         30s, st));
     const std::int64_t last = last_seq(st);
     CHECK(wait_delivered(rig, *durable, last, 30s));
@@ -417,9 +419,12 @@ TEST_CASE("repeated broker outages: no seq gap, backlog historical, live data fi
 
     const auto all = durable->messages();
     const auto ledger = ledger_of(all);
+    std::cout << "outages: last seq " << last << ", " << ledger.payload.size()
+              << " distinct seqs and " << ledger.duplicates << " duplicates received\n"
+              << std::flush;
     INFO("last seq " << last << "; durable subscriber: " << ledger.payload.size()
-                     << " distinct seqs, " << ledger.duplicates << " duplicates; missing: "
-                     << ranges_text(missing_seqs(ledger, 1, last)));
+                     << " distinct seqs, " << ledger.duplicates
+                     << " duplicates; missing: " << ranges_text(missing_seqs(ledger, 1, last)));
     CHECK(missing_seqs(ledger, 1, last).empty());
     for (const auto& conflict : ledger.conflicts) {
         FAIL_CHECK("a re-delivery differs from the first delivery, " << conflict);
@@ -445,8 +450,8 @@ TEST_CASE("repeated broker outages: no seq gap, backlog historical, live data fi
     for (std::size_t k = 0; k < cycles.size(); ++k) {
         const Cycle& c = cycles[k];
         INFO("cycle " << k + 1 << ": committed while connected (" << c.live_from << ", "
-                      << c.live_to << "], while disconnected (" << c.hist_from << ", "
-                      << c.hist_to << "]");
+                      << c.live_to << "], while disconnected (" << c.hist_from << ", " << c.hist_to
+                      << "]");
         CHECK(c.hist_to > c.hist_from);
         std::size_t hist_count = 0;
         std::size_t live_count = 0;
@@ -485,6 +490,20 @@ TEST_CASE("repeated broker outages: no seq gap, backlog historical, live data fi
              << "); of the last backlog message: " << backlog_done << " ("
              << all[backlog_done].payload << ")");
         CHECK(first_live < backlog_done);
+        if (first_live < all.size() && backlog_done < all.size() && c.mark < all.size()) {
+            const auto ms = [&](std::size_t i) {
+                return std::chrono::duration_cast<std::chrono::milliseconds>(
+                           all[i].received_at - all[c.mark].received_at)
+                    .count();
+            };
+            std::cout << "outage cycle " << k + 1 << ": " << c.hist_to - c.hist_from
+                      << " messages committed while disconnected; after the reconnect the first "
+                         "live window arrived as message #"
+                      << first_live - c.mark << " (+" << ms(first_live)
+                      << " ms), the backlog was complete at #" << backlog_done - c.mark << " (+"
+                      << ms(backlog_done) << " ms)\n"
+                      << std::flush;
+        }
     }
 
     // …/health goes out right after every (re)connect.
@@ -557,7 +576,8 @@ TEST_CASE("kill -9 at random moments under load loses no seq and keeps the datab
     REQUIRE(wait_status(
         rig,
         [](const json& s) {
-            return connected(s) && last_seq(s) > 0 && int_at(s, "/outbox/depth", 99) <= kSensorCount;
+            return connected(s) && last_seq(s) > 0 &&
+                   int_at(s, "/outbox/depth", 99) <= kSensorCount;
         },
         30s, st));
     const std::int64_t last = last_seq(st);
@@ -582,9 +602,12 @@ TEST_CASE("kill -9 at random moments under load loses no seq and keeps the datab
 
     const auto all = durable->messages();
     const auto ledger = ledger_of(all);
-    INFO("seed " << seed << "; last seq reported " << last << "; max seq seen "
-                 << ledger.max_seq << "; " << ledger.payload.size() << " distinct seqs, "
-                 << ledger.duplicates << " duplicates");
+    std::cout << "kill -9 test: max seq " << ledger.max_seq << ", " << ledger.payload.size()
+              << " distinct seqs and " << ledger.duplicates << " duplicates received\n"
+              << std::flush;
+    INFO("seed " << seed << "; last seq reported " << last << "; max seq seen " << ledger.max_seq
+                 << "; " << ledger.payload.size() << " distinct seqs, " << ledger.duplicates
+                 << " duplicates");
     CHECK(seen_during_kills > 0);  // the kills hit a daemon that was committing and publishing
     CHECK(ledger.max_seq >= last);
     const auto missing = missing_seqs(ledger, 1, ledger.max_seq);
@@ -654,15 +677,16 @@ TEST_CASE("quota: a tiny max_bytes evicts the oldest, and every eviction is coun
     CHECK(int_at(st, "/outbox/max_bytes") == kMaxBytes);
     CHECK(max_bytes_used <= kMaxBytes);
     std::cout << "quota test: outbox.db is " << fs::file_size(rig.dir() / "outbox.db")
-              << " bytes with max_bytes " << kMaxBytes << ", max bytes_used seen "
-              << max_bytes_used << ", evicted_total " << int_at(st, "/outbox/evicted_total")
-              << "\n"
+              << " bytes with max_bytes " << kMaxBytes << ", max bytes_used seen " << max_bytes_used
+              << ", evicted_total " << int_at(st, "/outbox/evicted_total") << "\n"
               << std::flush;
 
     rig.broker().start();
     REQUIRE(wait_status(
         rig,
-        [](const json& s) { return connected(s) && int_at(s, "/outbox/depth", 99) <= kSensorCount; },
+        [](const json& s) {
+            return connected(s) && int_at(s, "/outbox/depth", 99) <= kSensorCount;
+        },
         30s, st));
     const std::int64_t last = last_seq(st);
 
@@ -734,8 +758,13 @@ TEST_CASE("quota: a tiny max_bytes evicts the oldest, and every eviction is coun
             missing.insert(s);
         }
     }
-    INFO("never received: " << ranges_text(missing) << "\nannounced as evicted: "
-                            << ranges_text(announced));
+    INFO("never received: " << ranges_text(missing)
+                            << "\nannounced as evicted: " << ranges_text(announced));
+    std::cout << "quota test: " << events.size() << " eviction events announced "
+              << ranges_text(announced) << " (" << sum << " messages), evicted_total "
+              << evicted_total << ", never received " << missing.size() << ", " << ledger.duplicates
+              << " duplicates\n"
+              << std::flush;
     CHECK(missing == announced);
     CHECK(static_cast<std::int64_t>(missing.size()) == evicted_total);
     for (const auto& conflict : ledger.conflicts) {
@@ -813,8 +842,8 @@ TEST_CASE("disk full: the daemon survives, raises and clears the alarm, and lose
     rlimit saved{};
     if (use_tmpfs) {
         const auto bytes = fill_until_full(filler);
-        std::cout << "disk-full test: filler took " << bytes << " bytes, "
-                  << free_bytes(store_dir) << " left\n"
+        std::cout << "disk-full test: filler took " << bytes << " bytes, " << free_bytes(store_dir)
+                  << " left\n"
                   << std::flush;
     } else {
         REQUIRE(::prlimit(pid, RLIMIT_FSIZE, nullptr, &saved) == 0);
@@ -841,8 +870,9 @@ TEST_CASE("disk full: the daemon survives, raises and clears the alarm, and lose
     // The raised alarm cannot be stored, so it is published directly, without a seq.
     REQUIRE(durable->wait_for(
         [](const MessageList& all) {
-            return std::any_of(all.begin(), all.end(),
-                               [](const ReceivedMessage& m) { return is_alarm(m, "disk_full", "raised"); });
+            return std::any_of(all.begin(), all.end(), [](const ReceivedMessage& m) {
+                return is_alarm(m, "disk_full", "raised");
+            });
         },
         15s));
     {
@@ -908,6 +938,9 @@ TEST_CASE("disk full: the daemon survives, raises and clears the alarm, and lose
 
     const auto all = durable->messages();
     const auto ledger = ledger_of(all);
+    std::cout << "disk-full test: last seq " << last << ", " << ledger.payload.size()
+              << " distinct seqs and " << ledger.duplicates << " duplicates received\n"
+              << std::flush;
     INFO("last seq " << last << "; missing: " << ranges_text(missing_seqs(ledger, 1, last)));
     CHECK(missing_seqs(ledger, 1, last).empty());
     for (const auto& conflict : ledger.conflicts) {

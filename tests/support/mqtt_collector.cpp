@@ -22,9 +22,8 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
                              bool clean_session, const std::string& client_id)
     : MqttCollector(broker_uri, std::vector<std::string>{filter}, clean_session, client_id) {}
 
-MqttCollector::MqttCollector(const std::string& broker_uri,
-                             const std::vector<std::string>& filters, bool clean_session,
-                             const std::string& client_id)
+MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
+                             bool clean_session, const std::string& client_id)
     : client_id_(client_id.empty() ? unique_client_id() : client_id),
       client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_)) {
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
@@ -77,8 +76,8 @@ MqttCollector::MqttCollector(const std::string& broker_uri,
         for (const auto& filter : filters) {
             list += (list.empty() ? "" : " ") + filter;
         }
-        throw std::runtime_error("MqttCollector " + client_id_ + " -> " + broker_uri + " [" +
-                                 list + "]: " + e.what());
+        throw std::runtime_error("MqttCollector " + client_id_ + " -> " + broker_uri + " [" + list +
+                                 "]: " + e.what());
     }
 }
 

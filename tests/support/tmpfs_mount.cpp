@@ -38,7 +38,8 @@ bool TmpfsMount::unmount() {
     if (!mounted_) {
         return true;
     }
-    if (::umount2(dir_.c_str(), 0) == 0 || (errno == EBUSY && ::umount2(dir_.c_str(), MNT_DETACH) == 0)) {
+    if (::umount2(dir_.c_str(), 0) == 0 ||
+        (errno == EBUSY && ::umount2(dir_.c_str(), MNT_DETACH) == 0)) {
         mounted_ = false;
     }
     return !mounted_;
