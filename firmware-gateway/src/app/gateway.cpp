@@ -70,8 +70,7 @@ void Gateway::start() {
     options.max_bytes = config_.storage.max_bytes;
     options.when_full = config_.storage.when_full;
     options.events_topic = config_.topic_root() + "/events";
-    options.event_base = {
-        {"v", 1}, {"town_id", config_.gateway.town_id}, {"gateway_id", config_.gateway.gateway_id}};
+    options.event_base = message_base();
     store_ = std::make_unique<StoreWorker>(config_.storage.path, options, io_.get_executor());
     const OpenReport& report = store_->open_report();
     if (!report.moved_aside_to.empty()) {
@@ -135,20 +134,7 @@ void Gateway::recover_open_windows() {
                      });
     std::size_t unknown = 0;
     for (const auto& s : stored) {
-        auto it = sensor_index_.find(s.sensor);
-        if (it == sensor_index_.end()) {
-            ++unknown;
-            continue;
-        }
-        Reading r;
-        r.sensor_index = it->second;
-        r.raw = s.raw;
-        r.value = s.value;
-        r.quality = s.quality;
-        r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
-        r.mono_ms = s.mono_ms;
-        r.clock = s.clock;
-        aggregate(r);
+        if (!replay(s)) ++unknown;
     }
     if (!stored.empty())
         GW_LOG_INFO("gateway", "recovered " << stored.size() - unknown
@@ -156,6 +142,21 @@ void Gateway::recover_open_windows() {
                                             << (unknown ? " (" + std::to_string(unknown) +
                                                               " of sensors no longer configured)"
                                                         : std::string()));
+}
+
+bool Gateway::replay(const StoredReading& stored) {
+    auto it = sensor_index_.find(stored.sensor);
+    if (it == sensor_index_.end()) return false;  // sensor no longer configured
+    Reading r;
+    r.sensor_index = it->second;
+    r.raw = stored.raw;
+    r.value = stored.value;
+    r.quality = stored.quality;
+    r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(stored.wall_ms));
+    r.mono_ms = stored.mono_ms;
+    r.clock = stored.clock;
+    aggregate(r);
+    return true;
 }
 
 void Gateway::build_buses() {
@@ -321,20 +322,7 @@ void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
         clock_->boot_id(), offset_ms, [this](Outcome<std::vector<StoredReading>> outcome) {
             if (!outcome.ok())
                 GW_LOG_ERROR("clock", "releasing held readings failed: " << outcome.error);
-            for (const auto& s : outcome.value) {
-                auto it = sensor_index_.find(s.sensor);
-                if (it == sensor_index_.end()) continue;
-                Reading r;
-                r.sensor_index = it->second;
-                r.raw = s.raw;
-                r.value = s.value;
-                r.quality = s.quality;
-                r.sampled_at =
-                    std::chrono::system_clock::time_point(std::chrono::milliseconds(s.wall_ms));
-                r.mono_ms = s.mono_ms;
-                r.clock = s.clock;
-                aggregate(r);
-            }
+            for (const auto& s : outcome.value) replay(s);
             if (!outcome.value.empty())
                 GW_LOG_INFO("clock", "released " << outcome.value.size() << " held reading(s)");
             replaying_ = false;
@@ -430,11 +418,16 @@ void Gateway::clear_alarm(const std::string& name, const std::string& message) {
     commit();
 }
 
-OutboxMessage Gateway::event_message(const char* type) const {
+ordered_json Gateway::message_base() const {
     ordered_json body;
     body["v"] = 1;
     body["town_id"] = config_.gateway.town_id;
     body["gateway_id"] = config_.gateway.gateway_id;
+    return body;
+}
+
+OutboxMessage Gateway::event_message(const char* type) const {
+    ordered_json body = message_base();
     body["seq"] = nullptr;  // assigned by the store at commit
     body["type"] = type;
     body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
@@ -446,10 +439,7 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     auto optional_number = [](const std::optional<double>& v) {
         return v ? ordered_json(*v) : ordered_json(nullptr);
     };
-    ordered_json body;
-    body["v"] = 1;
-    body["town_id"] = config_.gateway.town_id;
-    body["gateway_id"] = config_.gateway.gateway_id;
+    ordered_json body = message_base();
     body["seq"] = nullptr;  // assigned by the store at commit
     body["sensor"] = sensor.id;
     body["device"] = sensor.device_id;
@@ -483,11 +473,8 @@ nlohmann::json Gateway::sensor_list() const {
 }
 
 std::string Gateway::birth_payload() const {
-    ordered_json body;
-    body["v"] = 1;
+    ordered_json body = message_base();
     body["state"] = "online";
-    body["town_id"] = config_.gateway.town_id;
-    body["gateway_id"] = config_.gateway.gateway_id;
     body["version"] = kVersion;
     body["started_at"] = format_rfc3339_utc(unix_ms(started_at_));
     body["sensors"] = sensor_list();
@@ -495,11 +482,8 @@ std::string Gateway::birth_payload() const {
 }
 
 std::string Gateway::offline_payload(const char* reason) const {
-    ordered_json body;
-    body["v"] = 1;
+    ordered_json body = message_base();
     body["state"] = "offline";
-    body["town_id"] = config_.gateway.town_id;
-    body["gateway_id"] = config_.gateway.gateway_id;
     body["reason"] = reason;
     body["started_at"] = format_rfc3339_utc(unix_ms(started_at_));
     return body.dump();
@@ -545,10 +529,7 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
 void Gateway::publish_health() {
     store_->async_stats([this](Outcome<StoreStats> stats) {
         if (!stats.ok() || stopping_) return;
-        ordered_json body;
-        body["v"] = 1;
-        body["town_id"] = config_.gateway.town_id;
-        body["gateway_id"] = config_.gateway.gateway_id;
+        ordered_json body = message_base();
         body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
         const nlohmann::json health = health_json(stats.value);
         for (const auto& [key, value] : health.items()) body[key] = value;

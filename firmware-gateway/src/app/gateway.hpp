@@ -61,6 +61,8 @@ private:
     void build_buses();
     void on_poll_result(std::size_t device_index, modbus::DevicePollResult result);
     void aggregate(const Reading& reading);
+    /// Feeds a stored reading back into its window; false if its sensor is not configured.
+    bool replay(const StoredReading& stored);
     void schedule_tick();
     void on_tick();
     void release_held(std::optional<std::int64_t> offset_ms);
@@ -69,6 +71,7 @@ private:
     void on_committed(Outcome<CommitResult> outcome);
     void raise_alarm(const std::string& name, const std::string& message, bool storable = true);
     void clear_alarm(const std::string& name, const std::string& message);
+    nlohmann::ordered_json message_base() const;  ///< v, town_id, gateway_id
     OutboxMessage event_message(const char* type) const;
     WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window) const;
     nlohmann::json sensor_list() const;
