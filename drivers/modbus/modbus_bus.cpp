@@ -59,6 +59,8 @@ void ModbusBus::run() {
     using Clock = std::chrono::steady_clock;
     // Fixed-rate schedule per device; devices on one line are polled one after the other.
     std::vector<Clock::time_point> next_due(devices_.size(), Clock::now());
+    std::vector<int> failures_in_row(devices_.size(), 0);
+    std::vector<Clock::time_point> backoff_until(devices_.size(), Clock::time_point{});
     while (true) {
         const auto due = std::min_element(next_due.begin(), next_due.end());
         {
@@ -66,8 +68,25 @@ void ModbusBus::run() {
             if (wake_.wait_until(lock, *due, [this] { return stopping_; })) break;
         }
         const auto index = static_cast<std::size_t>(due - next_due.begin());
-        DevicePollResult result = poll(index);
-        {
+        const PolledDevice& device = devices_[index];
+        DevicePollResult result;
+        if (Clock::now() < backoff_until[index]) {
+            // Still a reading every period (quality: failed), but no bus time spent on it.
+            result = failed_result(index, "not polled: backing off after " +
+                                              std::to_string(failures_in_row[index]) +
+                                              " failed polls in a row");
+            result.backed_off = true;
+        } else {
+            result = poll(index);
+            for (int attempt = 0; attempt < device.retries && !result.ok && result.timed_out;
+                 ++attempt)
+                result = poll(index);
+            if (result.ok) {
+                failures_in_row[index] = 0;
+            } else if (++failures_in_row[index] >= device.backoff_after_failures) {
+                // Probed again once the back-off has passed; a failed probe backs off again.
+                backoff_until[index] = Clock::now() + device.backoff;
+            }
             std::lock_guard lock(mutex_);
             ++stats_.polls;
             if (!result.ok) ++stats_.failures;
@@ -111,20 +130,24 @@ void ModbusBus::disconnect() {
     context_->connected = false;
 }
 
+DevicePollResult ModbusBus::failed_result(std::size_t device_index, std::string error) const {
+    DevicePollResult result;
+    result.device_index = device_index;
+    result.sampled_at = std::chrono::system_clock::now();
+    result.sampled_mono = std::chrono::steady_clock::now();
+    result.ok = false;
+    result.error = std::move(error);
+    result.points.assign(devices_[device_index].profile.registers.size(), DecodedPoint{});
+    for (auto& point : result.points) point.error = result.error;
+    return result;
+}
+
 DevicePollResult ModbusBus::poll(std::size_t device_index) {
     const PolledDevice& device = devices_[device_index];
     DevicePollResult result;
     result.device_index = device_index;
 
-    auto fail = [&](std::string error) {
-        result.sampled_at = std::chrono::system_clock::now();
-        result.sampled_mono = std::chrono::steady_clock::now();
-        result.ok = false;
-        result.error = std::move(error);
-        result.points.assign(device.profile.registers.size(), DecodedPoint{});
-        for (auto& point : result.points) point.error = result.error;
-        return result;
-    };
+    auto fail = [&](std::string error) { return failed_result(device_index, std::move(error)); };
 
     std::string error;
     if (!ensure_connected(error)) return fail(error);
@@ -158,7 +181,9 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
             } else {
                 modbus_flush(ctx);
             }
-            return fail(what);
+            auto failed = fail(what);
+            failed.timed_out = got == -1 && err == ETIMEDOUT;
+            return failed;
         }
         image.store(block, words.data());
     }

@@ -38,9 +38,12 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
             }
             try {
                 const auto j = nlohmann::json::parse(text);
-                tcp_port_ = j.at("tcp_port").get<std::uint16_t>();
-                rtu_pty_ = j.at("rtu_pty").get<std::string>();
-                ok = tcp_port_ != 0 && !rtu_pty_.empty();
+                // A scenario without TCP (or without RTU) devices has null there.
+                const auto& port = j.at("tcp_port");
+                const auto& pty = j.at("rtu_pty");
+                tcp_port_ = port.is_null() ? 0 : port.get<std::uint16_t>();
+                rtu_pty_ = pty.is_null() ? std::string() : pty.get<std::string>();
+                ok = tcp_port_ != 0 || !rtu_pty_.empty();
                 if (!ok) {
                     last_error = "ready file incomplete: " + text;
                 }

@@ -62,7 +62,7 @@ StoreOptions options(std::uint64_t max_bytes = 128u << 20,
 
 }  // namespace
 
-TEST_CASE("store: commit assigns consecutive seqs; peek returns them in order", "[unit][store]") {
+TEST_CASE("store: commit assigns consecutive seqs and peek returns them in order", "[unit][store]") {
     Store store(":memory:", options());
     auto result = store.commit(events(3));
     CHECK(result.seqs == std::vector<std::uint64_t>{1, 2, 3});
@@ -80,7 +80,7 @@ TEST_CASE("store: commit assigns consecutive seqs; peek returns them in order", 
     CHECK(store.peek(0, UINT64_MAX, 2).size() == 2);
 }
 
-TEST_CASE("store: ack deletes only what was acknowledged; repeats are harmless", "[unit][store]") {
+TEST_CASE("store: ack deletes only what was acknowledged and repeats are harmless", "[unit][store]") {
     Store store(":memory:", options());
     store.commit(events(4));
     store.ack({1, 3});

@@ -43,6 +43,11 @@ struct PolledDevice {
     std::chrono::milliseconds poll_period{1000};
     std::chrono::milliseconds response_timeout{500};
     DeviceProfile profile;
+    int retries{1};  ///< extra attempts of a timed-out request within one poll
+    /// After this many failed polls in a row the device is backed off: not polled for
+    /// `backoff`, then probed once. One dead slave thus costs bounded bus time.
+    int backoff_after_failures{3};
+    std::chrono::milliseconds backoff{30000};
 };
 
 /// What one poll of one device produced. On failure every point carries the error.
@@ -51,6 +56,8 @@ struct DevicePollResult {
     std::chrono::system_clock::time_point sampled_at;
     std::chrono::steady_clock::time_point sampled_mono;  ///< same instant, monotonic
     bool ok{false};
+    bool backed_off{false};            ///< not polled: the device is in back-off
+    bool timed_out{false};             ///< no answer within the response timeout
     std::string error;                 ///< transport/protocol error when !ok
     std::vector<DecodedPoint> points;  ///< one per profile register, in profile order
 };
@@ -82,6 +89,7 @@ public:
 private:
     void run();
     DevicePollResult poll(std::size_t device_index);
+    DevicePollResult failed_result(std::size_t device_index, std::string error) const;
     bool ensure_connected(std::string& error);
     void disconnect();
 

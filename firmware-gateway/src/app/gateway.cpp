@@ -176,7 +176,16 @@ void Gateway::build_buses() {
         std::vector<modbus::PolledDevice> polled;
         for (std::size_t i : device_indices) {
             const auto& d = config_.devices[i];
-            polled.push_back({d.id, d.unit_id, d.poll_period, d.response_timeout, d.profile});
+            modbus::PolledDevice polled_device;
+            polled_device.id = d.id;
+            polled_device.unit_id = d.unit_id;
+            polled_device.poll_period = d.poll_period;
+            polled_device.response_timeout = d.response_timeout;
+            polled_device.profile = d.profile;
+            polled_device.retries = d.retries;
+            polled_device.backoff_after_failures = d.backoff_after_failures;
+            polled_device.backoff = d.backoff;
+            polled.push_back(std::move(polled_device));
         }
         const auto& endpoint = config_.devices[device_indices.front()].endpoint;
         // Runs on the bus thread: translate the bus-local index and hand over to the main loop.
@@ -198,6 +207,8 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
     DeviceState& device = devices_[device_index];
     const std::string& device_id = config_.devices[device_index].id;
     ++device.polls;
+    if (result.backed_off) ++device.skipped;
+    device.backed_off = result.backed_off;
     if (!result.ok) {
         ++device.failures;
         // Log the change of state, not every failed poll.
@@ -594,6 +605,8 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                                {"unit_id", config_.devices[i].unit_id},
                                {"polls", d.polls},
                                {"failures", d.failures},
+                               {"skipped_backoff", d.skipped},
+                               {"backed_off", d.backed_off},
                                {"online", d.polls > 0 && d.consecutive_failures == 0},
                                {"last_error", d.last_error}});
         }

@@ -53,6 +53,8 @@ private:
     struct DeviceState {
         std::uint64_t polls{0};
         std::uint64_t failures{0};
+        std::uint64_t skipped{0};  ///< periods not polled because of back-off
+        bool backed_off{false};
         std::uint64_t consecutive_failures{0};
         std::string last_error;
     };

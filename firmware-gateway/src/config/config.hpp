@@ -63,10 +63,13 @@ struct DeviceConfig {
     std::string profile_file;  ///< "profile": path (relative to the config file), or
                                ///< empty when "registers" are given inline
     modbus::DeviceProfile profile;
-    modbus::Endpoint endpoint;                        ///< "transport"
-    int unit_id{1};                                   ///< "unit_id": 1..247 (TCP: 0..255)
+    modbus::Endpoint endpoint;  ///< "transport"
+    int unit_id{1};             ///< "unit_id": 1..247 (TCP: 0..255)
     std::chrono::milliseconds poll_period{1000};      ///< "poll_ms"
     std::chrono::milliseconds response_timeout{500};  ///< "timeout_ms"
+    int retries{1};                    ///< "retries": extra attempts of a timed-out request
+    int backoff_after_failures{3};     ///< "backoff_after_failures": failed polls before back-off
+    std::chrono::seconds backoff{30};  ///< "backoff_s": not polled for this long, then probed
 };
 
 struct FillLevel {

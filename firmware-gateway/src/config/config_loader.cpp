@@ -417,7 +417,7 @@ void parse_device(const json& j, const Pointer& p, Checker& check, const std::st
     if (!check.object(j, p)) return;
     check.only_keys(j, p,
                     {"id", "profile", "registers", "model", "description", "transport", "unit_id",
-                     "poll_ms", "timeout_ms"});
+                     "poll_ms", "timeout_ms", "retries", "backoff_after_failures", "backoff_s"});
     check.id(j, "id", p, device.id, true);
 
     const bool has_profile = j.contains("profile");
@@ -455,6 +455,12 @@ void parse_device(const json& j, const Pointer& p, Checker& check, const std::st
         device.poll_period = std::chrono::milliseconds(ms);
     if (check.integer(j, "timeout_ms", p, ms, 10, 60'000, false))
         device.response_timeout = std::chrono::milliseconds(ms);
+    check.integer_into(j, "retries", p, device.retries, 0, 5, false);
+    check.integer_into(j, "backoff_after_failures", p, device.backoff_after_failures, 1, 1000,
+                       false);
+    std::int64_t backoff_s = 0;
+    if (check.integer(j, "backoff_s", p, backoff_s, 1, 86400, false))
+        device.backoff = std::chrono::seconds(backoff_s);
 }
 
 /// Two devices on one line must agree on the line settings and not share a unit id.
@@ -586,6 +592,16 @@ void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
         json value = json::parse(o.value, nullptr, /*allow_exceptions=*/false);
         if (value.is_discarded()) value = o.value;
         const Pointer parent = ptr.parent_pointer();
+        if (!doc.contains(parent)) {
+            // Missing sections are created, e.g. --set /storage/path=... without "storage",
+            // as long as they hang off an object (array elements must exist).
+            Pointer ancestor = parent;
+            while (!doc.contains(ancestor)) ancestor = ancestor.parent_pointer();
+            if (doc[ancestor].is_object()) {
+                doc[ptr] = value;
+                continue;
+            }
+        }
         if (!doc.contains(parent) || !(doc[parent].is_object() || doc[parent].is_array())) {
             errors.push_back({"--set", o.pointer,
                               "no such place in " + path + " (" + pointer_text(parent) +
