@@ -27,6 +27,8 @@ n=${1:-100000}
 timeout_s=${TOWNGW_BENCH_TIMEOUT:-600}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/process.sh
+source "$root/scripts/lib/process.sh"
 build_dir=${TOWNGW_BENCH_BUILD:-build-bench}
 [[ $build_dir == /* ]] || build_dir=$root/$build_dir
 bin=$build_dir/bin
@@ -42,31 +44,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/towngw-bench.XXXXXX")
 pids=() # every process we started and have not reaped yet, in start order
 gateway_pid=""
 
-# Polls "$@" every 0.1 s until it succeeds or $1 seconds have passed.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-exited() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-  stat=${stat##*) }
-  [[ ${stat%% *} == Z ]]
-}
-alive() { ! exited "$1"; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-stop_pid() {
-  local pid=$1
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_for 10 exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM

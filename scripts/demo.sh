@@ -33,6 +33,8 @@ while (($# > 0)); do
 done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/process.sh
+source "$root/scripts/lib/process.sh"
 cd "$root"
 
 scripts/install-deps.sh
@@ -49,54 +51,22 @@ watch_pid=""
 
 log() { printf 'demo: %s\n' "$*"; }
 
-# Polls "$@" every 0.1 s until it succeeds or $1 seconds have passed.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-# True when our child $1 has exited (gone, or a zombie not yet reaped by wait).
-exited() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-  stat=${stat##*) }
-  [[ ${stat%% *} == Z ]]
-}
-alive() { ! exited "$1"; }
-
 # Background children ignore SIGINT, but a daemon that installs its own SIGINT handler would
 # still see the terminal's Ctrl-C; a session of its own keeps the shutdown order in our hands.
 detach=()
 command -v setsid >/dev/null && detach=(setsid)
 
-# True when something accepts TCP connections on 127.0.0.1:$1 (bash /dev/tcp, no extra tools).
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# SIGTERM, up to 5 s grace, SIGKILL, then reap.
-stop_pid() {
-  local pid=$1
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_for 5 exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
-  [[ -n $watch_pid ]] && stop_pid "$watch_pid"
+  [[ -n $watch_pid ]] && stop_pid "$watch_pid" 5
   if [[ -n $gateway_pid ]] && alive "$gateway_pid" && [[ -S $tmp/control.sock ]]; then
     echo
     log "towngw status before stopping:"
     timeout 5 "$bin/towngw" status --socket "$tmp/control.sock" || true
   fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    stop_pid "${pids[i]}"
+    stop_pid "${pids[i]}" 5
   done
   rm -rf "$tmp"
   log "stopped everything, removed $tmp"
