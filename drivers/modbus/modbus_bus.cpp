@@ -160,6 +160,7 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
 
     RegisterImage image;
     std::vector<std::uint16_t> words;
+    const auto started = std::chrono::steady_clock::now();
     for (const ReadBlock& block : read_plans_[device_index]) {
         words.assign(block.count, 0);
         const int got =
@@ -183,6 +184,9 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
             }
             auto failed = fail(what);
             failed.timed_out = got == -1 && err == ETIMEDOUT;
+            failed.crc_error = got == -1 && err == EMBBADCRC;
+            if (got == -1 && err > MODBUS_ENOBASE && err < EMBXGTAR + 1)
+                failed.exception_code = err - MODBUS_ENOBASE;
             return failed;
         }
         image.store(block, words.data());
@@ -190,6 +194,8 @@ DevicePollResult ModbusBus::poll(std::size_t device_index) {
 
     result.sampled_at = std::chrono::system_clock::now();
     result.sampled_mono = std::chrono::steady_clock::now();
+    result.round_trip =
+        std::chrono::duration_cast<std::chrono::microseconds>(result.sampled_mono - started);
     result.ok = true;
     for (const auto& spec : device.profile.registers)
         result.points.push_back(decode_point(image, spec));

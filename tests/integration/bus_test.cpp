@@ -105,6 +105,17 @@ TEST_CASE("a dead slave on a shared RS-485 line is backed off and the others kee
                    << "towngwd log:\n"
                    << gw.log_text().substr(gw.log_text().size() > 4000 ? gw.log_text().size() - 4000
                                                                        : 0));
+    const auto status = status_of(gw, dir);
+    REQUIRE(status);
+    for (const auto& d : (*status)["devices"]) {
+        INFO(d.dump());
+        if (d.value("id", "") == "ghost") {
+            CHECK(d.value("timeouts", 0) >= 2);  // a dead slave shows up as timeouts
+        } else {
+            CHECK(d.value("last_round_trip_ms", 0.0) > 0.0);
+            CHECK(d.value("timeouts", -1) == 0);
+        }
+    }
     if (with_backoff) {
         CHECK(rates.water1 >= 0.9 * kConfiguredPollsPerS);
         CHECK(rates.level1 >= 0.9 * kConfiguredPollsPerS);
@@ -132,5 +143,58 @@ TEST_CASE("a dead slave on a shared RS-485 line is backed off and the others kee
         // Without back-off every cycle waits out the dead slave's 300 ms timeout.
         CHECK(rates.water1 < 0.9 * kConfiguredPollsPerS);
         CHECK(rates.level1 < 0.9 * kConfiguredPollsPerS);
+    }
+}
+
+TEST_CASE("a Modbus exception from the device is counted by its code and published as comm_error",
+          "[integration][bus]") {
+    TempDir dir;
+    MosquittoBroker broker(dir.path());
+    SimProcess sim(TOWNGW_SIM_BIN, kSourceDir / "simulators/scenarios/demo.json", dir.path());
+    MqttCollector collector(broker.uri(), "townbrain/v1/demo-town/+/data/ghost9.distance");
+    GatewayOptions opts;
+    opts.towngwd_bin = TOWNGWD_BIN;
+    opts.config = kSourceDir / "config/demo.json";
+    opts.log_level = "info";
+    // The simulator answers unit ids it does not serve with exception 0x0B (gateway target
+    // device failed to respond), as an RS-485-to-Ethernet gateway does.
+    opts.overrides = {
+        {"/mqtt/broker", broker.uri()},
+        {"/gateway/gateway_id", "bus-exception"},
+        {"/devices/0/transport/port", sim.rtu_pty()},
+        {"/devices/1/transport/port", std::to_string(sim.tcp_port())},
+        {"/devices/2/transport/port", std::to_string(sim.tcp_port())},
+        {"/devices/3", R"({"id": "ghost9", "profile": "devices/bin_level_ultrasonic.json",
+                          "transport": {"type": "modbus-tcp", "host": "127.0.0.1", "port": )" +
+                           std::to_string(sim.tcp_port()) + R"(}, "unit_id": 9, "retries": 0})"},
+        {"/sensors/7", R"({"id": "ghost9.distance", "device": "ghost9", "register": "distance",
+                          "window_s": 1})"}};
+    GatewayProcess gw(opts, dir.path());
+
+    std::optional<json> status;
+    REQUIRE(wait_until(
+        [&] {
+            status = status_of(gw, dir);
+            if (!status) return false;
+            for (const auto& d : (*status)["devices"])
+                if (d.value("id", "") == "ghost9") return d["exceptions"].value("11", 0) >= 2;
+            return false;
+        },
+        20s, 200ms));
+    REQUIRE(collector.wait_for(
+        [](const MessageList& all) {
+            return std::any_of(all.begin(), all.end(), [](const ReceivedMessage& m) {
+                return m.json && m.json->value("quality", "") == "comm_error" &&
+                       m.json->value("count", -1) == 0;
+            });
+        },
+        15s));
+    for (const auto& d : (*status)["devices"]) {
+        INFO(d.dump());
+        if (d.value("id", "") == "ghost9") {
+            CHECK(d.value("timeouts", -1) == 0);  // it answered, with an exception
+            CHECK_THAT(d.value("last_error", ""),
+                       Catch::Contains("Target device failed to respond"));
+        }
     }
 }

@@ -56,10 +56,13 @@ struct DevicePollResult {
     std::chrono::system_clock::time_point sampled_at;
     std::chrono::steady_clock::time_point sampled_mono;  ///< same instant, monotonic
     bool ok{false};
-    bool backed_off{false};            ///< not polled: the device is in back-off
-    bool timed_out{false};             ///< no answer within the response timeout
-    std::string error;                 ///< transport/protocol error when !ok
-    std::vector<DecodedPoint> points;  ///< one per profile register, in profile order
+    bool backed_off{false};                   ///< not polled: the device is in back-off
+    bool timed_out{false};                    ///< no answer within the response timeout
+    bool crc_error{false};                    ///< an answer arrived with a bad CRC
+    int exception_code{0};                    ///< Modbus exception code of the answer, 0 if none
+    std::chrono::microseconds round_trip{0};  ///< request to last response byte, when ok
+    std::string error;                        ///< transport/protocol error when !ok
+    std::vector<DecodedPoint> points;         ///< one per profile register, in profile order
 };
 
 struct BusStats {

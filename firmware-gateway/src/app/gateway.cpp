@@ -144,6 +144,15 @@ void Gateway::recover_open_windows() {
                                                         : std::string()));
 }
 
+namespace {
+/// {"11": 3}: Modbus exception code (decimal) -> count.
+nlohmann::json exceptions_json(const std::map<int, std::uint64_t>& exceptions) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [code, count] : exceptions) out[std::to_string(code)] = count;
+    return out;
+}
+}  // namespace
+
 bool Gateway::replay(const StoredReading& stored) {
     auto it = sensor_index_.find(stored.sensor);
     if (it == sensor_index_.end()) return false;  // sensor no longer configured
@@ -208,6 +217,11 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
     const std::string& device_id = config_.devices[device_index].id;
     ++device.polls;
     if (result.backed_off) ++device.skipped;
+    if (result.timed_out) ++device.timeouts;
+    if (result.crc_error) ++device.crc_errors;
+    if (result.exception_code != 0) ++device.exceptions[result.exception_code];
+    if (result.ok)
+        device.last_round_trip_ms = static_cast<double>(result.round_trip.count()) / 1000.0;
     device.backed_off = result.backed_off;
     if (!result.ok) {
         ++device.failures;
@@ -606,6 +620,10 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                                {"polls", d.polls},
                                {"failures", d.failures},
                                {"skipped_backoff", d.skipped},
+                               {"timeouts", d.timeouts},
+                               {"crc_errors", d.crc_errors},
+                               {"exceptions", exceptions_json(d.exceptions)},
+                               {"last_round_trip_ms", d.last_round_trip_ms},
                                {"backed_off", d.backed_off},
                                {"online", d.polls > 0 && d.consecutive_failures == 0},
                                {"last_error", d.last_error}});

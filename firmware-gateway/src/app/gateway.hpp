@@ -54,6 +54,10 @@ private:
         std::uint64_t polls{0};
         std::uint64_t failures{0};
         std::uint64_t skipped{0};  ///< periods not polled because of back-off
+        std::uint64_t timeouts{0};
+        std::uint64_t crc_errors{0};
+        std::map<int, std::uint64_t> exceptions;  ///< Modbus exception code -> count
+        double last_round_trip_ms{0};
         bool backed_off{false};
         std::uint64_t consecutive_failures{0};
         std::string last_error;
