@@ -514,6 +514,27 @@ std::string Gateway::offline_payload(const char* reason) const {
     return body.dump();
 }
 
+nlohmann::json Gateway::devices_json() const {
+    nlohmann::json devices = nlohmann::json::array();
+    for (std::size_t i = 0; i < config_.devices.size(); ++i) {
+        const auto& d = devices_[i];
+        devices.push_back({{"id", config_.devices[i].id},
+                           {"endpoint", modbus::describe(config_.devices[i].endpoint)},
+                           {"unit_id", config_.devices[i].unit_id},
+                           {"polls", d.polls},
+                           {"failures", d.failures},
+                           {"skipped_backoff", d.skipped},
+                           {"timeouts", d.timeouts},
+                           {"crc_errors", d.crc_errors},
+                           {"exceptions", exceptions_json(d.exceptions)},
+                           {"last_round_trip_ms", d.last_round_trip_ms},
+                           {"backed_off", d.backed_off},
+                           {"online", d.polls > 0 && d.consecutive_failures == 0},
+                           {"last_error", d.last_error}});
+    }
+    return devices;
+}
+
 nlohmann::json Gateway::health_json(const StoreStats& stats) const {
     const auto now_ms = unix_ms(std::chrono::system_clock::now());
     const UplinkStats& up = uplink_->stats();
@@ -548,6 +569,7 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
           {"last_error", up.last_error}}},
         {"alarms", alarms},
         {"clock", {{"trusted", tracker_.trusted()}, {"holding", tracker_.holding()}}},
+        {"devices", devices_json()},
     };
 }
 
@@ -611,24 +633,6 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
             sensors.push_back(entry);
         }
         status["sensors"] = sensors;
-        nlohmann::json devices = nlohmann::json::array();
-        for (std::size_t i = 0; i < config_.devices.size(); ++i) {
-            const auto& d = devices_[i];
-            devices.push_back({{"id", config_.devices[i].id},
-                               {"endpoint", modbus::describe(config_.devices[i].endpoint)},
-                               {"unit_id", config_.devices[i].unit_id},
-                               {"polls", d.polls},
-                               {"failures", d.failures},
-                               {"skipped_backoff", d.skipped},
-                               {"timeouts", d.timeouts},
-                               {"crc_errors", d.crc_errors},
-                               {"exceptions", exceptions_json(d.exceptions)},
-                               {"last_round_trip_ms", d.last_round_trip_ms},
-                               {"backed_off", d.backed_off},
-                               {"online", d.polls > 0 && d.consecutive_failures == 0},
-                               {"last_error", d.last_error}});
-        }
-        status["devices"] = devices;
         reply({{"ok", true}, {"status", status}});
     });
 }

@@ -83,6 +83,7 @@ private:
     nlohmann::json sensor_list() const;
     std::string birth_payload() const;
     std::string offline_payload(const char* reason) const;
+    nlohmann::json devices_json() const;  ///< per-device poll statistics
     nlohmann::json health_json(const StoreStats& stats) const;
     void publish_health();
     void schedule_health();
