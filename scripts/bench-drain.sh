@@ -69,6 +69,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 proc_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # A TCP port nothing listens on right now.
+# A port where nothing listens (for devices that must not answer).
 closed_port() {
   local p
   while :; do
@@ -81,29 +82,9 @@ closed_port() {
 }
 
 # --- mosquitto on a free port ---------------------------------------------------------------
-broker_port=""
-for _ in 1 2 3 4 5; do
-  port=$(closed_port)
-  {
-    echo "listener $port 127.0.0.1"
-    echo "allow_anonymous true"
-    echo "persistence false"
-    echo "max_queued_messages 0" # the counting subscriber must not lose a message to a queue cap
-    echo "log_dest stderr"
-    [[ $(id -u) == 0 ]] && echo "user root"
-  } >"$tmp/mosquitto.conf"
-  "$mosquitto_bin" -c "$tmp/mosquitto.conf" >>"$tmp/mosquitto.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  broker_up() { exited "$pid" || port_open "$port"; }
-  wait_for 10 broker_up || true
-  if alive "$pid" && port_open "$port"; then
-    broker_port=$port
-    break
-  fi
-  stop_pid "$pid"
-  unset 'pids[-1]'
-done
+broker_extra=("max_queued_messages 0") # the counting subscriber must not lose a message to a queue cap
+[[ $(id -u) == 0 ]] && broker_extra+=("user root")
+start_broker "$tmp" "${broker_extra[@]}" || true
 [[ -n $broker_port ]] || fail "mosquitto did not start" "$tmp/mosquitto.log"
 
 gateway_id=bench-gw

@@ -83,28 +83,8 @@ fail() {
 }
 
 # --- mosquitto on a free port ---------------------------------------------------------------
-broker_port=""
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 40000))
-  port_open "$port" && continue
-  cat >"$tmp/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest stderr
-CONF
-  "${detach[@]}" "$mosquitto_bin" -c "$tmp/mosquitto.conf" >>"$tmp/mosquitto.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  broker_up() { exited "$pid" || port_open "$port"; }
-  wait_for 10 broker_up || true
-  if alive "$pid" && port_open "$port"; then
-    broker_port=$port
-    break
-  fi
-  stop_pid "$pid" # lost the port race (or failed): try another
-  unset 'pids[-1]'
-done
+launcher=("${detach[@]}")
+start_broker "$tmp" || true
 [[ -n $broker_port ]] || fail "mosquitto did not start" "$tmp/mosquitto.log"
 broker=tcp://127.0.0.1:$broker_port
 

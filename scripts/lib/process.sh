@@ -34,3 +34,40 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+
+# Starts a private mosquitto on a free 127.0.0.1 port, its config and log in directory $1; the
+# remaining arguments are extra config lines. Retries other ports if one is lost to a race.
+# Sets broker_port and appends the broker's PID to the caller's `pids` array. The caller's
+# `launcher` array, if set, prefixes the command (e.g. setsid). Returns 1 if it never starts.
+# shellcheck disable=SC2034,SC2317  # broker_port is for the caller; broker_up runs via wait_for
+start_broker() {
+  local dir=$1 port pid line attempt
+  local -a prefix=()
+  [[ -v launcher ]] && prefix=("${launcher[@]}")
+  shift
+  broker_port=""
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    port_open "$port" && continue
+    {
+      echo "# attempt $attempt"
+      echo "listener $port 127.0.0.1"
+      echo "allow_anonymous true"
+      echo "persistence false"
+      echo "log_dest stderr"
+      for line in "$@"; do echo "$line"; done
+    } >"$dir/mosquitto.conf"
+    "${prefix[@]}" "${mosquitto_bin:-mosquitto}" -c "$dir/mosquitto.conf" >>"$dir/mosquitto.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    broker_up() { exited "$pid" || port_open "$port"; }
+    wait_for 10 broker_up || true
+    if alive "$pid" && port_open "$port"; then
+      broker_port=$port
+      return 0
+    fi
+    stop_pid "$pid" # lost the port race (or failed): try another
+    unset 'pids[-1]'
+  done
+  return 1
+}
