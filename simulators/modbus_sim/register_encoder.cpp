@@ -171,6 +171,48 @@ double decode_point(const PointFormat& format, const std::uint16_t* words, int d
     return raw / power_of_ten(decimals) * format.scale + format.offset;
 }
 
+bool is_integer_type(ValueType type) {
+    return type != ValueType::Float32 && type != ValueType::Float64;
+}
+
+namespace {
+
+std::uint64_t field_mask(const BitField& field) {
+    return field.count >= 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << field.count) - 1U);
+}
+
+/// The point's integer bit pattern (as if ABCD) from wire-order words.
+std::uint64_t integer_bits(const PointFormat& format, const std::uint16_t* words) {
+    const std::size_t count = register_count(format.type);
+    std::array<std::uint16_t, kMaxPointRegisters> wire{};
+    std::copy(words, words + count, wire.begin());
+    return bits_from_big_endian_words(reorder(wire, count, format.word_order), count);
+}
+
+}  // namespace
+
+EncodedPoint encode_bit_field(const PointFormat& format, const BitField& field, double engineering,
+                              int decimals, const std::uint16_t* current_words, Rounding rounding) {
+    const double raw = (engineering - format.offset) / format.scale * power_of_ten(decimals);
+    const double largest = std::ldexp(1.0, static_cast<int>(field.count)) - 1.0;
+    const auto value = static_cast<std::uint64_t>(to_integer(raw, 0.0, largest, rounding));
+    const std::uint64_t mask = field_mask(field) << field.offset;
+    const std::uint64_t bits =
+        (integer_bits(format, current_words) & ~mask) | ((value << field.offset) & mask);
+    EncodedPoint encoded;
+    encoded.word_count = register_count(format.type);
+    encoded.words =
+        reorder(big_endian_words(bits, encoded.word_count), encoded.word_count, format.word_order);
+    encoded.decoded_engineering = decode_bit_field(format, field, encoded.words.data(), decimals);
+    return encoded;
+}
+
+double decode_bit_field(const PointFormat& format, const BitField& field,
+                        const std::uint16_t* words, int decimals) {
+    const std::uint64_t value = (integer_bits(format, words) >> field.offset) & field_mask(field);
+    return static_cast<double>(value) / power_of_ten(decimals) * format.scale + format.offset;
+}
+
 std::optional<ValueType> parse_value_type(std::string_view text) {
     if (text == "int16") return ValueType::Int16;
     if (text == "uint16") return ValueType::Uint16;

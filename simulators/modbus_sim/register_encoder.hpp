@@ -64,6 +64,29 @@ EncodedPoint encode_point(const PointFormat& format, double engineering, int dec
 /// decoded_raw / 10^d * scale + offset. `words` must hold register_count(format.type) words.
 double decode_point(const PointFormat& format, const std::uint16_t* words, int decimals);
 
+/// A value that occupies only some bits of an integer register (or register pair): bits
+/// [offset, offset + count) of the integer assembled in the point's word order. Several bit
+/// fields may share one register; encoding one leaves the other bits untouched. The field is
+/// always an unsigned number, even in a signed type (status words), as the gateway reads it.
+struct BitField {
+    unsigned offset{0};
+    unsigned count{1};
+};
+
+/// Encodes `engineering` into the bits of `field` within `current_words` (register_count(type)
+/// words in wire order, the register's present contents) and returns all the words, with the
+/// decoded field value. The field is clamped to its range. Integer types only.
+EncodedPoint encode_bit_field(const PointFormat& format, const BitField& field, double engineering,
+                              int decimals, const std::uint16_t* current_words,
+                              Rounding rounding = Rounding::Nearest);
+
+/// The field's engineering value: field / 10^d * scale + offset.
+double decode_bit_field(const PointFormat& format, const BitField& field,
+                        const std::uint16_t* words, int decimals);
+
+/// True for int16/uint16/int32/uint32.
+bool is_integer_type(ValueType type);
+
 /// Parsers for the profile strings; std::nullopt for an unknown name.
 std::optional<ValueType> parse_value_type(std::string_view text);
 std::optional<WordOrder> parse_word_order(std::string_view text);
