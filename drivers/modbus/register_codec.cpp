@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <sstream>
 
 namespace gw::modbus {
 
@@ -21,6 +22,14 @@ int register_count(ValueType type) {
             return 4;
     }
     return 1;
+}
+
+int bit_width(ValueType type) {
+    return 16 * register_count(type);
+}
+
+bool is_integer(ValueType type) {
+    return type != ValueType::Float32 && type != ValueType::Float64;
 }
 
 std::optional<ValueType> parse_value_type(std::string_view text) {
@@ -126,6 +135,14 @@ double decode_raw(const std::uint16_t* words, ValueType type, WordOrder order) {
     return 0.0;
 }
 
+double decode_bit_field(const std::uint16_t* words, ValueType type, WordOrder order,
+                        BitField field) {
+    const std::uint64_t bits = assemble(words, register_count(type), order);
+    const std::uint64_t mask =
+        field.count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << field.count) - 1;
+    return static_cast<double>((bits >> field.offset) & mask);
+}
+
 double to_engineering(double raw, const RegisterSpec& spec, int decimals) {
     const double divided = decimals == 0 ? raw : raw / std::pow(10.0, decimals);
     return divided * spec.scale + spec.offset;
@@ -134,7 +151,7 @@ double to_engineering(double raw, const RegisterSpec& spec, int decimals) {
 std::vector<ReadBlock> plan_reads(const DeviceProfile& profile) {
     std::vector<ReadBlock> blocks;
     for (RegisterTable table : {RegisterTable::Holding, RegisterTable::Input}) {
-        // Every [first, last] register range this table needs.
+        // Every [first, last] register range this table needs, in address order.
         std::vector<std::pair<int, int>> ranges;
         for (const auto& spec : profile.registers) {
             if (spec.table != table) continue;
@@ -143,22 +160,27 @@ std::vector<ReadBlock> plan_reads(const DeviceProfile& profile) {
                 ranges.emplace_back(*spec.decimals_register, *spec.decimals_register);
         }
         if (ranges.empty()) continue;
-        int lowest = ranges.front().first;
-        int highest = ranges.front().second;
-        for (const auto& [first, last] : ranges) {
-            lowest = std::min(lowest, first);
-            highest = std::max(highest, last);
-        }
-        if (highest - lowest + 1 <= kMaxRegistersPerRead) {
-            blocks.push_back({table, static_cast<std::uint16_t>(lowest),
-                              static_cast<std::uint16_t>(highest - lowest + 1)});
-            continue;
-        }
         std::sort(ranges.begin(), ranges.end());
-        ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
-        for (const auto& [first, last] : ranges)
-            blocks.push_back({table, static_cast<std::uint16_t>(first),
-                              static_cast<std::uint16_t>(last - first + 1)});
+        // Greedy: extend the current block while the gap and the request size allow it.
+        int block_first = ranges.front().first;
+        int block_last = ranges.front().second;
+        auto close_block = [&] {
+            blocks.push_back({table, static_cast<std::uint16_t>(block_first),
+                              static_cast<std::uint16_t>(block_last - block_first + 1)});
+        };
+        for (const auto& [first, last] : ranges) {
+            const int unused_between = first - block_last - 1;  // negative when overlapping
+            const int merged_last = std::max(block_last, last);
+            if (unused_between <= profile.merge_gap &&
+                merged_last - block_first + 1 <= kMaxRegistersPerRead) {
+                block_last = merged_last;
+                continue;
+            }
+            close_block();
+            block_first = first;
+            block_last = last;
+        }
+        close_block();
     }
     return blocks;
 }
@@ -178,35 +200,61 @@ const std::uint16_t* RegisterImage::find(RegisterTable table, std::uint16_t addr
     return nullptr;
 }
 
-DecodedPoint decode_point(const RegisterImage& image, const RegisterSpec& spec) {
+namespace {
+
+/// Shortest readable form of a number for messages: 7.9, 0.001, 14.
+std::string number_text(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+DecodedPoint decode_failure(std::string error) {
     DecodedPoint point;
+    point.fault = drivers::PointFault::Decode;
+    point.error = std::move(error);
+    return point;
+}
+
+}  // namespace
+
+DecodedPoint decode_point(const RegisterImage& image, const RegisterSpec& spec) {
     const std::uint16_t* words = image.find(spec.table, spec.address, register_count(spec.type));
-    if (words == nullptr) {
-        point.error = "register " + std::to_string(spec.address) + " was not read";
-        return point;
-    }
+    if (words == nullptr)
+        return decode_failure("register " + std::to_string(spec.address) + " was not read");
     int decimals = 0;
     if (spec.decimals_register) {
         const std::uint16_t* dec = image.find(spec.table, *spec.decimals_register, 1);
-        if (dec == nullptr) {
-            point.error =
-                "decimals register " + std::to_string(*spec.decimals_register) + " was not read";
-            return point;
-        }
+        if (dec == nullptr)
+            return decode_failure("decimals register " + std::to_string(*spec.decimals_register) +
+                                  " was not read");
         // Real transmitters use 0..4; anything else is a garbled register, not a scale.
-        if (*dec > 6) {
-            point.error = "decimals register " + std::to_string(*spec.decimals_register) +
-                          " holds " + std::to_string(*dec) + " (expected 0..6)";
-            return point;
-        }
+        if (*dec > 6)
+            return decode_failure("decimals register " + std::to_string(*spec.decimals_register) +
+                                  " holds " + std::to_string(*dec) + " (expected 0..6)");
         decimals = *dec;
     }
-    point.raw = decode_raw(words, spec.type, spec.word_order);
+    DecodedPoint point;
+    point.raw = spec.bit_field
+                    ? decode_bit_field(words, spec.type, spec.word_order, *spec.bit_field)
+                    : decode_raw(words, spec.type, spec.word_order);
     if (!std::isfinite(point.raw)) {
+        point.fault = drivers::PointFault::Decode;
         point.error = "register " + std::to_string(spec.address) + " holds a non-finite float";
         return point;
     }
     point.value = to_engineering(point.raw, spec, decimals);
+    if (spec.range && (point.value < spec.range->min || point.value > spec.range->max)) {
+        // Still carried: an over-range reading says more than none (e.g. a saturated probe).
+        const std::string unit = spec.unit.empty() ? "" : " " + spec.unit;
+        point.fault = drivers::PointFault::OverRange;
+        point.error = number_text(point.value) + unit +
+                      (point.value < spec.range->min ? " below" : " above") +
+                      " the measuring range " + number_text(spec.range->min) + ".." +
+                      number_text(spec.range->max) + unit;
+        return point;
+    }
+    point.fault = drivers::PointFault::None;
     point.ok = true;
     return point;
 }

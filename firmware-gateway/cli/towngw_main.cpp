@@ -149,6 +149,14 @@ std::string number_text(const json& v) {
     return buf;
 }
 
+/// Fixed decimals (percentages, milliseconds).
+std::string number_text(const json& v, int decimals) {
+    if (!v.is_number()) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v.get<double>());
+    return buf;
+}
+
 void print_status(const json& s) {
     std::printf("towngwd %s   gateway %s/%s   up %s\n", s.value("version", "?").c_str(),
                 s.value("town_id", "?").c_str(), s.value("gateway_id", "?").c_str(),
@@ -165,12 +173,11 @@ void print_status(const json& s) {
                 outbox.value("depth", 0ULL),
                 format_duration(outbox.value("oldest_age_s", 0LL)).c_str(),
                 outbox.value("last_seq", 0ULL));
-    std::printf(
-        "storage  %s of %s used   evicted %llu, rejected %llu, write failures %llu\n",
-        format_bytes(outbox.value("bytes_used", 0ULL)).c_str(),
-        format_bytes(outbox.value("max_bytes", 0ULL)).c_str(),
-        outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
-        outbox.value("write_failures", 0ULL));
+    std::printf("storage  %s of %s used   evicted %llu, rejected %llu, write failures %llu\n",
+                format_bytes(outbox.value("bytes_used", 0ULL)).c_str(),
+                format_bytes(outbox.value("max_bytes", 0ULL)).c_str(),
+                outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
+                outbox.value("write_failures", 0ULL));
     const json& clock = s.contains("clock") ? s["clock"] : json::object();
     std::printf("clock    %s\n", clock.value("trusted", false) ? "synchronised"
                                  : clock.value("holding", false)
@@ -192,16 +199,54 @@ void print_status(const json& s) {
                         : "-");
     }
     if (s.contains("devices")) {
-        std::printf("\n%-10s %-34s %5s %8s %9s  %s\n", "DEVICE", "ENDPOINT", "UNIT", "POLLS",
-                    "FAILURES", "STATE");
+        std::printf("\n%-12s %-34s %5s %8s %9s %8s %6s  %s\n", "DEVICE", "ENDPOINT", "UNIT",
+                    "POLLS", "FAILURES", "RTT ms", "BUS %", "STATE");
         for (const auto& d : s["devices"]) {
             const bool online = d.value("online", false);
-            std::printf("%-10s %-34s %5d %8llu %9llu  %s%s%s\n", d.value("id", "?").c_str(),
-                        d.value("endpoint", "?").c_str(), d.value("unit_id", 0),
-                        d.value("polls", 0ULL), d.value("failures", 0ULL),
-                        online ? "online" : "OFFLINE", online ? "" : ": ",
-                        online ? "" : d.value("last_error", "").c_str());
+            const std::string unit =
+                d.contains("unit_id") ? std::to_string(d.value("unit_id", 0)) : "-";
+            const std::string rtt =
+                d.contains("last_round_trip_ms") ? number_text(d["last_round_trip_ms"], 1) : "-";
+            const std::string bus =
+                d.contains("bus_time_pct") ? number_text(d["bus_time_pct"], 1) : "-";
+            std::string state = online ? "online" : "OFFLINE";
+            if (d.value("backed_off", false)) state = "BACKED OFF";
+            if (d.value("stale", false)) state = "STALE";
+            const std::string error = d.value("last_error", "");
+            std::printf("%-12s %-34s %5s %8llu %9llu %8s %6s  %s%s%s\n", d.value("id", "?").c_str(),
+                        d.value("endpoint", "-").c_str(), unit.c_str(), d.value("polls", 0ULL),
+                        d.value("failures", 0ULL), rtt.c_str(), bus.c_str(), state.c_str(),
+                        online || error.empty() ? "" : ": ", online ? "" : error.c_str());
         }
+    }
+    if (s.contains("buses") && !s["buses"].empty()) {
+        std::printf("\n%-40s %8s %13s  %s\n", "BUS", "BUSY %", "BUSY % (ALL)", "DEVICES");
+        for (const auto& b : s["buses"]) {
+            std::string ids;
+            for (const auto& id : b["devices"])
+                ids += (ids.empty() ? "" : ",") + id.get<std::string>();
+            std::printf("%-40s %8s %13s  %s\n", b.value("endpoint", "?").c_str(),
+                        number_text(b["utilisation_pct"], 1).c_str(),
+                        number_text(b["utilisation_pct_total"], 1).c_str(), ids.c_str());
+        }
+    }
+    // --- LoRaWAN devices (ChirpStack): uplink counters, docs/drivers.md §8.
+    bool lorawan_header = false;
+    for (const auto& d : s.value("devices", json::array())) {
+        if (!d.contains("dev_eui")) continue;
+        if (!lorawan_header) {
+            std::printf("\n%-12s %-16s %7s %5s %6s %7s %6s %6s %8s  %s\n", "LORAWAN", "DEVEUI",
+                        "UPLINKS", "DUPS", "REPLAY", "DECODE", "RSSI", "SNR", "AGE s", "STATE");
+            lorawan_header = true;
+        }
+        std::printf("%-12s %-16s %7llu %5llu %6llu %7llu %6s %6s %8s  %s\n",
+                    d.value("id", "?").c_str(), d.value("dev_eui", "?").c_str(),
+                    d.value("uplinks", 0ULL), d.value("duplicates", 0ULL), d.value("replays", 0ULL),
+                    d.value("decode_errors", 0ULL),
+                    number_text(d.value("last_rssi", json())).c_str(),
+                    number_text(d.value("last_snr", json()), 1).c_str(),
+                    number_text(d.value("last_uplink_age_s", json())).c_str(),
+                    d.value("stale", false) ? "STALE" : "ok");
     }
 }
 

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sim_process.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -21,7 +28,11 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
                                   "--ready-file",
                                   ready.string(),
                                   "--served-log",
-                                  (dir_ / "served.jsonl").string()};
+                                  (dir_ / "served.jsonl").string(),
+                                  "--control-socket",
+                                  (dir_ / "sim.control").string(),
+                                  "--stats-file",
+                                  (dir_ / "sim.stats.json").string()};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     proc_ = std::make_unique<ChildProcess>(argv, dir_ / "sim.log");
 
@@ -42,8 +53,13 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
                 const auto& port = j.at("tcp_port");
                 const auto& pty = j.at("rtu_pty");
                 tcp_port_ = port.is_null() ? 0 : port.get<std::uint16_t>();
+                const auto rtu_tcp = j.value("rtu_tcp_port", nlohmann::json());
+                rtu_tcp_port_ = rtu_tcp.is_number() ? rtu_tcp.get<std::uint16_t>() : 0;
                 rtu_pty_ = pty.is_null() ? std::string() : pty.get<std::string>();
-                ok = tcp_port_ != 0 || !rtu_pty_.empty();
+                // A LoRaWAN-only simulator serves no Modbus: it is ready once it is connected
+                // to its broker.
+                const auto broker = j.value("broker", nlohmann::json());
+                ok = tcp_port_ != 0 || !rtu_pty_.empty() || broker.is_string();
                 if (!ok) {
                     last_error = "ready file incomplete: " + text;
                 }
@@ -59,6 +75,35 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
                                  ")\ncommand: " + proc_->command_line() + "\nlog:\n" +
                                  proc_->log_text());
     }
+}
+
+nlohmann::json SimProcess::control(const nlohmann::json& request) const {
+    const auto path = dir_ / "sim.control";
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == -1)
+        throw std::runtime_error("towngw-sim control socket " + path.string() + ": " +
+                                 std::strerror(errno));
+    const timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string line = request.dump() + "\n";
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
+        throw std::runtime_error("towngw-sim control socket: short write");
+    std::string reply;
+    char buf[4096];
+    while (reply.find('\n') == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) throw std::runtime_error("towngw-sim control socket: no reply to " + line);
+        reply.append(buf, static_cast<std::size_t>(n));
+    }
+    return nlohmann::json::parse(reply.substr(0, reply.find('\n')));
 }
 
 std::vector<ServedValue> SimProcess::served() const {

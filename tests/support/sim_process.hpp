@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ public:
 
     std::uint16_t tcp_port() const { return tcp_port_; }
     const std::string& rtu_pty() const { return rtu_pty_; }
+    /// RTU frames over TCP (transparent serial server), 0 if the simulator does not serve it.
+    std::uint16_t rtu_tcp_port() const { return rtu_tcp_port_; }
+    /// One request on the simulator's control socket, e.g. {"fault": {...}}, {"clear": "id"},
+    /// {"stats": true}; returns the reply. Throws if the simulator does not answer.
+    nlohmann::json control(const nlohmann::json& request) const;
     ChildProcess& process() { return *proc_; }
     /// Parses the served log as it is now (an incomplete last line is ignored).
     std::vector<ServedValue> served() const;
@@ -41,6 +47,7 @@ private:
     std::filesystem::path dir_;
     std::unique_ptr<ChildProcess> proc_;
     std::uint16_t tcp_port_ = 0;
+    std::uint16_t rtu_tcp_port_ = 0;
     std::string rtu_pty_;
 };
 

@@ -2,6 +2,9 @@
 #include "core/window_aggregator.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "core/time_format.hpp"
 
@@ -142,4 +145,73 @@ TEST_CASE("RFC 3339 formatting", "[unit][window]") {
     CHECK(format_rfc3339_utc(0) == "1970-01-01T00:00:00Z");
     CHECK(format_rfc3339_utc(1795824005250) == "2026-11-28T00:00:05.250Z");
     CHECK(format_rfc3339_utc(-1) == "1969-12-31T23:59:59.999Z");
+}
+
+TEST_CASE("fault kinds are counted per window and decide the HJ 212 flag", "[unit][window]") {
+    WindowAggregator agg(5s, 1000ms);
+    auto window_of = [&](std::vector<SampleQuality> qualities, TimePoint start) {
+        for (std::size_t i = 0; i < qualities.size(); ++i)
+            agg.add(sample(start + std::chrono::seconds(i), 7.0, qualities[i]));
+        return agg.close_due(start + 5s);
+    };
+    using Q = SampleQuality;
+    auto good = window_of({Q::Good, Q::Good, Q::Good, Q::Good, Q::Good}, kMidnight);
+    REQUIRE(good);
+    CHECK(good->flag == 'N');
+    CHECK(good->faults[static_cast<std::size_t>(Q::CommError)] == 0);
+
+    auto over = window_of({Q::OverRange, Q::OverRange, Q::OverRange, Q::Good, Q::CommError},
+                          kMidnight + 5s);
+    REQUIRE(over);
+    CHECK(over->count == 1);
+    CHECK(over->failed == 4);
+    CHECK(over->faults[static_cast<std::size_t>(Q::OverRange)] == 3);
+    CHECK(over->faults[static_cast<std::size_t>(Q::CommError)] == 1);
+    CHECK(over->flag == 'T');  // faults outnumber good samples; over range is the most frequent
+    CHECK(over->quality == WindowQuality::Partial);
+    CHECK(over->mean == Approx(7.0));  // only the good sample is in the statistics
+
+    auto stuck = window_of({Q::Stuck, Q::Stuck, Q::Stuck, Q::Stuck, Q::Stuck}, kMidnight + 10s);
+    REQUIRE(stuck);
+    CHECK(stuck->quality == WindowQuality::Fault);
+    CHECK(stuck->flag == 'D');
+    CHECK_FALSE(stuck->mean);
+
+    auto stale = window_of({Q::Stale, Q::Stale}, kMidnight + 15s);
+    REQUIRE(stale);
+    CHECK(stale->quality == WindowQuality::CommError);
+    CHECK(stale->flag == 'B');
+
+    // A tie between a communication fault and an instrument fault: the specific one wins.
+    auto tie = window_of({Q::CommError, Q::InstrumentFault}, kMidnight + 20s);
+    REQUIRE(tie);
+    CHECK(tie->flag == 'D');
+    CHECK(tie->quality == WindowQuality::Fault);
+
+    auto mostly_good =
+        window_of({Q::Good, Q::Good, Q::Good, Q::CommError, Q::Good}, kMidnight + 25s);
+    REQUIRE(mostly_good);
+    CHECK(mostly_good->flag == 'N');
+
+    auto empty = agg.close_due(kMidnight + 35s);
+    REQUIRE(empty);
+    CHECK(empty->quality == WindowQuality::NoData);
+    CHECK(empty->flag == 'B');
+}
+
+TEST_CASE("every sample quality has a name and an HJ 212 flag", "[unit][window]") {
+    const std::map<SampleQuality, std::pair<std::string, char>> expected = {
+        {SampleQuality::Good, {"good", 'N'}},
+        {SampleQuality::CommError, {"comm_error", 'B'}},
+        {SampleQuality::DecodeError, {"decode_error", 'D'}},
+        {SampleQuality::OverRange, {"over_range", 'T'}},
+        {SampleQuality::InstrumentFault, {"instrument_fault", 'D'}},
+        {SampleQuality::Stuck, {"stuck", 'D'}},
+        {SampleQuality::Stale, {"stale", 'B'}},
+    };
+    REQUIRE(expected.size() == static_cast<std::size_t>(kSampleQualityCount));
+    for (const auto& [quality, name_flag] : expected) {
+        CHECK(to_string(quality) == name_flag.first);
+        CHECK(hj212_flag(quality) == name_flag.second);
+    }
 }

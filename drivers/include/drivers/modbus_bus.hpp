@@ -5,19 +5,30 @@
 // that the owner turns into a post() onto its executor.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "drivers/device_sample.hpp"
 #include "drivers/register_codec.hpp"
+#include "drivers/rtu_timing.hpp"
 
 namespace gw::modbus {
+
+/// How the RS-485 transceiver's driver is switched between sending and receiving.
+enum class Rs485Mode : std::uint8_t {
+    Auto,    ///< the adapter does it itself (most USB-RS485 adapters, auto-direction boards)
+    Kernel,  ///< the UART driver does it: TIOCSRS485 (on-board UARTs of i.MX, AM335x, RK...)
+    Rts,     ///< libmodbus raises/lowers RTS around each request
+};
 
 struct RtuEndpoint {
     std::string port;  ///< e.g. /dev/serial/by-id/usb-FTDI_..., /dev/ttyUSB0, /dev/pts/5
@@ -25,6 +36,13 @@ struct RtuEndpoint {
     char parity{'N'};  ///< 'N', 'E' or 'O'
     int data_bits{8};
     int stop_bits{1};
+    Rs485Mode rs485{Rs485Mode::Auto};
+    bool rts_active_high{true};  ///< Rts mode: RTS level while sending
+    int rts_delay_us{-1};        ///< Rts mode: settle time around a request; -1 = one character
+    /// Silence the master adds after every transaction on top of t3.5 (slow slaves, JUMO's t2).
+    std::chrono::milliseconds inter_frame_delay{0};
+    /// Largest gap allowed between two bytes of one response; 0 = libmodbus default (500 ms).
+    std::chrono::milliseconds byte_timeout{0};
 };
 
 struct TcpEndpoint {
@@ -32,10 +50,25 @@ struct TcpEndpoint {
     std::uint16_t port{502};
 };
 
-using Endpoint = std::variant<RtuEndpoint, TcpEndpoint>;
+/// RTU frames (with CRC) over a TCP stream: transparent serial servers ("RTU over TCP").
+struct RtuOverTcpEndpoint {
+    std::string host;
+    std::uint16_t port{502};
+    LineFraming line;  ///< framing of the serial side, for t3.5 and utilisation
+    std::chrono::milliseconds inter_frame_delay{0};
+};
+
+using Endpoint = std::variant<RtuEndpoint, TcpEndpoint, RtuOverTcpEndpoint>;
 
 /// Human-readable endpoint, e.g. "rtu:/dev/ttyUSB0@9600/8N1" or "tcp:10.0.0.5:502".
 std::string describe(const Endpoint& endpoint);
+
+/// Devices with the same key share one bus (one thread, one transaction at a time): the serial
+/// port for RTU, host:port otherwise.
+std::string bus_key(const Endpoint& endpoint);
+
+/// Serial framing of a line, if the endpoint has one (RTU, RTU over TCP).
+std::optional<LineFraming> line_framing(const Endpoint& endpoint);
 
 struct PolledDevice {
     std::string id;
@@ -51,63 +84,91 @@ struct PolledDevice {
 };
 
 /// What one poll of one device produced. On failure every point carries the error.
-struct DevicePollResult {
-    std::size_t device_index{0};  ///< index into the bus's device list
-    std::chrono::system_clock::time_point sampled_at;
-    std::chrono::steady_clock::time_point sampled_mono;  ///< same instant, monotonic
-    bool ok{false};
-    bool backed_off{false};                   ///< not polled: the device is in back-off
-    bool timed_out{false};                    ///< no answer within the response timeout
-    bool crc_error{false};                    ///< an answer arrived with a bad CRC
-    int exception_code{0};                    ///< Modbus exception code of the answer, 0 if none
-    std::chrono::microseconds round_trip{0};  ///< request to last response byte, when ok
-    std::string error;                        ///< transport/protocol error when !ok
-    std::vector<DecodedPoint> points;         ///< one per profile register, in profile order
-};
+using DevicePollResult = drivers::DeviceSample;
 
 struct BusStats {
     std::uint64_t polls{0};
     std::uint64_t failures{0};
     std::uint64_t reconnects{0};
+    std::uint64_t transactions{0};  ///< requests put on the line (reads, trigger writes, retries)
+    double busy_ms_total{0};        ///< time inside transactions since start
+    double elapsed_ms{0};           ///< since the bus started
+    /// Share of the last minute the line was inside a transaction (request out to response in
+    /// or timeout), plus the t3.5 silence each transaction needs on RTU.
+    double utilisation_pct{0};
+    double utilisation_pct_total{0};  ///< same, since start
 };
 
-class ModbusBus {
+/// Per-device share of the bus, for `towngw status`.
+struct DeviceBusStats {
+    double busy_ms_total{0};
+    std::uint64_t transactions{0};
+};
+
+class ModbusBus : public drivers::Source {
 public:
-    using ResultHandler = std::function<void(DevicePollResult)>;
+    using ResultHandler = drivers::SampleHandler;
 
     /// `on_result` runs on the bus thread; it must only hand the result over (e.g. post()).
     ModbusBus(Endpoint endpoint, std::vector<PolledDevice> devices, ResultHandler on_result);
-    ~ModbusBus();
+    ~ModbusBus() override;
     ModbusBus(const ModbusBus&) = delete;
     ModbusBus& operator=(const ModbusBus&) = delete;
 
-    void start();
+    void start() override;
     /// Stops polling and joins the thread; returns within one response timeout.
-    void stop();
+    void stop() override;
+    std::string describe() const override { return modbus::describe(endpoint_); }
 
     const Endpoint& endpoint() const { return endpoint_; }
     const std::vector<PolledDevice>& devices() const { return devices_; }
     BusStats stats() const;
+    DeviceBusStats device_stats(std::size_t device_index) const;
 
 private:
+    using Clock = std::chrono::steady_clock;
+    struct Schedule;  // per-device scheduling state, bus thread only
+
     void run();
-    DevicePollResult poll(std::size_t device_index);
+    /// Reads every register of the device's read plan (one transaction per block).
+    DevicePollResult read_device(std::size_t device_index);
+    /// Writes the measurement trigger; returns the wait before the results may be read.
+    /// `probe_wait` caches the probe's own wait time (read from its wait register).
+    std::optional<std::chrono::milliseconds> trigger(
+        std::size_t device_index, std::optional<std::chrono::milliseconds>& probe_wait,
+        DevicePollResult& failure);
     DevicePollResult failed_result(std::size_t device_index, std::string error) const;
+    /// Classifies a failed libmodbus call into `result` and recovers the link as needed.
+    DevicePollResult transaction_failed(std::size_t device_index, const std::string& what, int got,
+                                        int err);
     bool ensure_connected(std::string& error);
+    bool connect_rtu_over_tcp(const RtuOverTcpEndpoint& endpoint, std::string& error);
+    bool apply_serial_options(const RtuEndpoint& rtu, std::string& error);
     void disconnect();
+    /// Waits out the inter-frame silence before the next request goes out.
+    void wait_line_silence();
+    /// Books one transaction's line time to the bus and the device.
+    void account(std::size_t device_index, Clock::time_point started);
 
     Endpoint endpoint_;
     std::vector<PolledDevice> devices_;
     std::vector<std::vector<ReadBlock>> read_plans_;  ///< per device
     ResultHandler on_result_;
+    std::chrono::microseconds frame_gap_{0};  ///< t3.5 + configured inter-frame delay
 
     struct Context;  // libmodbus context, only touched by the bus thread
     Context* context_{nullptr};
+    Clock::time_point last_transaction_end_{};
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_{false};
     BusStats stats_;
+    std::vector<DeviceBusStats> device_stats_;
+    Clock::time_point started_at_{};
+    static constexpr int kUtilisationBuckets = 60;  ///< one per second: the last minute
+    std::array<double, kUtilisationBuckets> busy_ms_per_second_{};
+    std::int64_t current_second_{0};
     std::thread thread_;
 };
 

@@ -8,6 +8,7 @@
 #include "core/fill_level.hpp"
 #include "core/log.hpp"
 #include "core/time_format.hpp"
+#include "drivers/iio/iio_source.hpp"
 #include "towngw/version.hpp"
 
 namespace gw {
@@ -49,14 +50,15 @@ Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSourc
     for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
         const auto& sensor = config_.sensors[i];
         const auto& device = config_.devices[sensor.device_index];
-        sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt});
+        sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt,
+                            StuckDetector(sensor.stuck_after_samples)});
         sensors_of_device_[sensor.device_index].push_back(i);
         sensor_index_[sensor.id] = i;
     }
 }
 
 Gateway::~Gateway() {
-    for (auto& bus : buses_) bus->stop();
+    for (auto& source : sources_) source->stop();
 }
 
 void Gateway::start() {
@@ -107,13 +109,13 @@ void Gateway::start() {
     uplink_->start(
         store_->stats_now().last_seq, [this] { return birth_payload(); },
         [this] { publish_health(); });
-    build_buses();
-    for (auto& bus : buses_) bus->start();
+    build_sources();
+    for (auto& source : sources_) source->start();
     schedule_tick();
     schedule_flush();
     schedule_health();
     GW_LOG_INFO("gateway", "towngwd " << kVersion << " started: " << config_.devices.size()
-                                      << " devices on " << buses_.size() << " buses, "
+                                      << " devices on " << sources_.size() << " sources, "
                                       << config_.sensors.size() << " sensors, topics under "
                                       << config_.topic_root() << "/");
 }
@@ -168,15 +170,46 @@ bool Gateway::replay(const StoredReading& stored) {
     return true;
 }
 
-void Gateway::build_buses() {
-    // One bus per serial port or TCP endpoint: devices sharing a line are polled by one thread.
+namespace {
+SampleQuality sample_quality(const drivers::DeviceSample& sample,
+                             const drivers::PointSample& point) {
+    if (!sample.ok) return sample.stale ? SampleQuality::Stale : SampleQuality::CommError;
+    if (point.ok) return SampleQuality::Good;
+    switch (point.fault) {
+        case drivers::PointFault::None:  // not ok without a reason: treat as undecodable
+        case drivers::PointFault::Decode:
+            return SampleQuality::DecodeError;
+        case drivers::PointFault::Comm:
+            return SampleQuality::CommError;
+        case drivers::PointFault::Instrument:
+            return SampleQuality::InstrumentFault;
+        case drivers::PointFault::OverRange:
+            return SampleQuality::OverRange;
+        case drivers::PointFault::Stale:
+            return SampleQuality::Stale;
+    }
+    return SampleQuality::DecodeError;
+}
+}  // namespace
+
+drivers::SampleHandler Gateway::post_samples_to(std::vector<std::size_t> device_indices) {
+    // Runs on the source's thread: translate the source-local index and hand over.
+    return [this, device_indices = std::move(device_indices)](drivers::DeviceSample sample) {
+        const std::size_t device_index = device_indices.at(sample.device_index);
+        asio::post(io_, [this, device_index, sample = std::move(sample)]() mutable {
+            on_sample(device_index, std::move(sample));
+        });
+    };
+}
+
+void Gateway::build_sources() {
+    // --- Modbus: one bus per serial port or TCP endpoint; devices sharing a line are polled
+    // by one thread, which serialises every transaction on it.
     std::map<std::string, std::vector<std::size_t>> devices_of_bus;
     std::vector<std::string> bus_order;
     for (std::size_t i = 0; i < config_.devices.size(); ++i) {
-        const auto& endpoint = config_.devices[i].endpoint;
-        const std::string key = std::holds_alternative<modbus::RtuEndpoint>(endpoint)
-                                    ? "rtu:" + std::get<modbus::RtuEndpoint>(endpoint).port
-                                    : modbus::describe(endpoint);
+        if (config_.devices[i].kind != SourceKind::Modbus) continue;
+        const std::string key = modbus::bus_key(config_.devices[i].endpoint);
         if (devices_of_bus.count(key) == 0) bus_order.push_back(key);
         devices_of_bus[key].push_back(i);
     }
@@ -197,21 +230,44 @@ void Gateway::build_buses() {
             polled.push_back(std::move(polled_device));
         }
         const auto& endpoint = config_.devices[device_indices.front()].endpoint;
-        // Runs on the bus thread: translate the bus-local index and hand over to the main loop.
-        auto on_result = [this, device_indices](modbus::DevicePollResult result) {
-            const std::size_t device_index = device_indices[result.device_index];
-            asio::post(io_, [this, device_index, result = std::move(result)]() mutable {
-                on_poll_result(device_index, std::move(result));
-            });
-        };
-        buses_.push_back(
-            std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled), on_result));
-        GW_LOG_INFO("gateway", "bus " << modbus::describe(endpoint) << ": " << device_indices.size()
-                                      << " device(s)");
+        auto bus = std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled),
+                                                       post_samples_to(device_indices));
+        bus_of_device_.resize(config_.devices.size(), nullptr);
+        for (std::size_t i : device_indices) bus_of_device_[i] = bus.get();
+        GW_LOG_INFO("gateway",
+                    "bus " << bus->describe() << ": " << device_indices.size() << " device(s)");
+        buses_.push_back(bus.get());
+        sources_.push_back(std::move(bus));
     }
+
+    // --- IIO ADC inputs: one thread for all of them (sysfs reads are short; a slow ADC driver
+    // delays only the other analog inputs, never a Modbus line).
+    std::vector<iio::IioDevice> iio_devices;
+    std::vector<std::size_t> iio_device_indices;
+    for (std::size_t i = 0; i < config_.devices.size(); ++i) {
+        const auto& d = config_.devices[i];
+        if (d.kind != SourceKind::Iio) continue;
+        iio::IioDevice device;
+        device.id = d.id;
+        device.directory = d.iio_directory;
+        device.poll_period = d.poll_period;
+        device.channels = d.iio_channels;
+        iio_devices.push_back(std::move(device));
+        iio_device_indices.push_back(i);
+    }
+    if (!iio_devices.empty()) {
+        auto source = std::make_unique<iio::IioSource>(std::move(iio_devices),
+                                                       post_samples_to(iio_device_indices));
+        GW_LOG_INFO("gateway", "analog inputs " << source->describe() << ": "
+                                                << iio_device_indices.size() << " device(s)");
+        sources_.push_back(std::move(source));
+    }
+
+    // --- LoRaWAN through ChirpStack's MQTT integration: one source per broker.
+    build_chirpstack_sources();
 }
 
-void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult result) {
+void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) {
     if (stopping_) return;
     DeviceState& device = devices_[device_index];
     const std::string& device_id = config_.devices[device_index].id;
@@ -223,22 +279,27 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
     if (result.ok)
         device.last_round_trip_ms = static_cast<double>(result.round_trip.count()) / 1000.0;
     device.backed_off = result.backed_off;
+    // LoRaWAN sources log their own state changes (stale, back again).
+    const bool log_state = config_.devices[device_index].kind != SourceKind::Chirpstack;
+    const char* log_tag = config_.devices[device_index].kind == SourceKind::Iio ? "iio" : "modbus";
     if (!result.ok) {
         ++device.failures;
         // Log the change of state, not every failed poll.
-        if (device.consecutive_failures++ == 0)
-            GW_LOG_WARN("modbus", "device " << device_id << ": " << result.error);
-        device.last_error = result.error;
+        if (device.consecutive_failures++ == 0 && log_state)
+            GW_LOG_WARN(log_tag, "device " << device_id << ": " << result.error);
+        // A back-off tick repeats no news; keep the error that caused the back-off.
+        if (!result.backed_off || device.last_error.empty()) device.last_error = result.error;
     } else if (device.consecutive_failures > 0) {
-        GW_LOG_INFO("modbus", "device " << device_id << " answers again after "
-                                        << device.consecutive_failures << " failed poll(s)");
+        if (log_state)
+            GW_LOG_INFO(log_tag, "device " << device_id << " answers again after "
+                                           << device.consecutive_failures << " failed poll(s)");
         device.consecutive_failures = 0;
     }
 
     const ClockState clock_state = tracker_.reading_state();
     for (std::size_t sensor_index : sensors_of_device_[device_index]) {
         const SensorConfig& sensor = config_.sensors[sensor_index];
-        const modbus::DecodedPoint& point = result.points.at(sensor.register_index);
+        const drivers::PointSample& point = result.points.at(sensor.register_index);
         Reading reading;
         reading.sensor_index = sensor_index;
         reading.sampled_at = result.sampled_at;
@@ -246,11 +307,12 @@ void Gateway::on_poll_result(std::size_t device_index, modbus::DevicePollResult 
         reading.clock = clock_state;
         reading.raw = point.raw;
         reading.value = point.value;
-        reading.quality = !result.ok ? SampleQuality::CommError
-                          : point.ok ? SampleQuality::Good
-                                     : SampleQuality::DecodeError;
+        reading.quality = sample_quality(result, point);
         if (result.ok && !point.ok)
-            GW_LOG_DEBUG("modbus", "sensor " << sensor.id << ": " << point.error);
+            GW_LOG_DEBUG("gateway", "sensor " << sensor.id << ": " << point.error);
+        if (reading.quality == SampleQuality::Good &&
+            sensors_[sensor_index].stuck.observe(point.raw))
+            reading.quality = SampleQuality::Stuck;
         if (sensor.fill_level && reading.quality == SampleQuality::Good)
             reading.value =
                 fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
@@ -481,6 +543,11 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["mean"] = optional_number(w.mean);
     body["last"] = optional_number(w.last);
     body["quality"] = to_string(w.quality);
+    body["flag"] = std::string(1, w.flag);
+    ordered_json faults = ordered_json::object();
+    for (int q = 1; q < kSampleQualityCount; ++q)
+        faults[to_string(static_cast<SampleQuality>(q))] = w.faults[static_cast<std::size_t>(q)];
+    body["faults"] = faults;
     body["clock"] = to_string(w.clock);
     body["historical"] = !(uplink_ && uplink_->connected());
     return {sensor.id, w.end_ms, {config_.topic_root() + "/data/" + sensor.id, std::move(body)}};
@@ -518,21 +585,60 @@ nlohmann::json Gateway::devices_json() const {
     nlohmann::json devices = nlohmann::json::array();
     for (std::size_t i = 0; i < config_.devices.size(); ++i) {
         const auto& d = devices_[i];
-        devices.push_back({{"id", config_.devices[i].id},
-                           {"endpoint", modbus::describe(config_.devices[i].endpoint)},
-                           {"unit_id", config_.devices[i].unit_id},
-                           {"polls", d.polls},
-                           {"failures", d.failures},
-                           {"skipped_backoff", d.skipped},
-                           {"timeouts", d.timeouts},
-                           {"crc_errors", d.crc_errors},
-                           {"exceptions", exceptions_json(d.exceptions)},
-                           {"last_round_trip_ms", d.last_round_trip_ms},
-                           {"backed_off", d.backed_off},
-                           {"online", d.polls > 0 && d.consecutive_failures == 0},
-                           {"last_error", d.last_error}});
+        const auto& device = config_.devices[i];
+        nlohmann::json entry = {{"id", device.id},
+                                {"polls", d.polls},
+                                {"failures", d.failures},
+                                {"online", d.polls > 0 && d.consecutive_failures == 0},
+                                {"last_error", d.last_error}};
+        if (device.kind == SourceKind::Modbus) {
+            entry["endpoint"] = modbus::describe(device.endpoint);
+            entry["unit_id"] = device.unit_id;
+            entry["skipped_backoff"] = d.skipped;
+            entry["timeouts"] = d.timeouts;
+            entry["crc_errors"] = d.crc_errors;
+            entry["exceptions"] = exceptions_json(d.exceptions);
+            entry["last_round_trip_ms"] = d.last_round_trip_ms;
+            entry["backed_off"] = d.backed_off;
+            if (i < bus_of_device_.size() && bus_of_device_[i] != nullptr) {
+                // Index of this device on its bus: buses list devices in config order.
+                const auto* bus = bus_of_device_[i];
+                std::size_t local = 0;
+                for (std::size_t j = 0; j < i; ++j)
+                    if (j < bus_of_device_.size() && bus_of_device_[j] == bus) ++local;
+                const auto share = bus->device_stats(local);
+                const auto bus_stats = bus->stats();
+                entry["transactions"] = share.transactions;
+                entry["bus_time_pct"] = bus_stats.elapsed_ms > 0
+                                            ? 100.0 * share.busy_ms_total / bus_stats.elapsed_ms
+                                            : 0.0;
+            }
+        }
+        if (device.kind == SourceKind::Chirpstack) add_lorawan_fields(i, entry);
+        devices.push_back(std::move(entry));
     }
     return devices;
+}
+
+nlohmann::json Gateway::buses_json() const {
+    nlohmann::json buses = nlohmann::json::array();
+    for (const auto* bus : buses_) {
+        const auto stats = bus->stats();
+        nlohmann::json ids = nlohmann::json::array();
+        for (const auto& device : bus->devices()) ids.push_back(device.id);
+        nlohmann::json entry = {{"endpoint", bus->describe()},
+                                {"devices", ids},
+                                {"transactions", stats.transactions},
+                                {"reconnects", stats.reconnects},
+                                {"utilisation_pct", stats.utilisation_pct},
+                                {"utilisation_pct_total", stats.utilisation_pct_total},
+                                {"busy_ms_total", stats.busy_ms_total},
+                                {"elapsed_ms", stats.elapsed_ms}};
+        if (const auto line = modbus::line_framing(bus->endpoint()))
+            entry["t3_5_ms"] = modbus::t3_5_us(*line) / 1000.0;
+        buses.push_back(std::move(entry));
+    }
+    return buses;
 }
 
 nlohmann::json Gateway::health_json(const StoreStats& stats) const {
@@ -570,6 +676,8 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
         {"alarms", alarms},
         {"clock", {{"trusted", tracker_.trusted()}, {"holding", tracker_.holding()}}},
         {"devices", devices_json()},
+        {"buses", buses_json()},
+        {"lorawan", lorawan_json()},
     };
 }
 
@@ -645,7 +753,7 @@ void Gateway::stop() {
     flush_timer_.cancel();
     health_timer_.cancel();
     // Bus threads finish their current transaction (bounded by the response timeout).
-    for (auto& bus : buses_) bus->stop();
+    for (auto& source : sources_) source->stop();
     // Open windows stay open: their readings are stored and they resume at the next start.
     // The database thread runs every queued job before it exits, so this last batch lands.
     if (!pending_.empty()) {

@@ -27,7 +27,9 @@
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "core/reading.hpp"
+#include "core/stuck_detector.hpp"
 #include "core/window_aggregator.hpp"
+#include "drivers/lorawan/chirpstack_source.hpp"
 #include "drivers/modbus_bus.hpp"
 #include "uplink/paho_publisher.hpp"
 #include "uplink/uplink.hpp"
@@ -49,6 +51,7 @@ private:
     struct SensorState {
         WindowAggregator window;
         std::optional<Reading> last;
+        StuckDetector stuck;
     };
     struct DeviceState {
         std::uint64_t polls{0};
@@ -64,8 +67,11 @@ private:
     };
 
     void recover_open_windows();
-    void build_buses();
-    void on_poll_result(std::size_t device_index, modbus::DevicePollResult result);
+    void build_sources();
+    /// Wraps a source's sample handler: translates its device index to ours and posts the
+    /// sample onto the io_context.
+    drivers::SampleHandler post_samples_to(std::vector<std::size_t> device_indices);
+    void on_sample(std::size_t device_index, drivers::DeviceSample sample);
     void aggregate(const Reading& reading);
     /// Feeds a stored reading back into its window; false if its sensor is not configured.
     bool replay(const StoredReading& stored);
@@ -84,10 +90,17 @@ private:
     std::string birth_payload() const;
     std::string offline_payload(const char* reason) const;
     nlohmann::json devices_json() const;  ///< per-device poll statistics
+    nlohmann::json buses_json() const;    ///< per-bus line utilisation
     nlohmann::json health_json(const StoreStats& stats) const;
     void publish_health();
     void schedule_health();
     void handle_request(const nlohmann::json& request, ControlServer::Reply reply);
+
+    // --- LoRaWAN (gateway_lorawan.cpp)
+    void build_chirpstack_sources();
+    /// Adds a ChirpStack device's uplink counters to its `devices` entry.
+    void add_lorawan_fields(std::size_t device_index, nlohmann::json& entry) const;
+    nlohmann::json lorawan_json() const;  ///< per-broker connection and unknown-device counts
     void stop();
 
     Config config_;
@@ -106,7 +119,16 @@ private:
     std::map<std::string, std::size_t> sensor_index_;
     std::vector<std::vector<std::size_t>> sensors_of_device_;
     std::vector<DeviceState> devices_;
-    std::vector<std::unique_ptr<modbus::ModbusBus>> buses_;
+    std::vector<std::unique_ptr<drivers::Source>> sources_;
+    std::vector<modbus::ModbusBus*> buses_;          ///< the Modbus sources, for bus statistics
+    std::vector<modbus::ModbusBus*> bus_of_device_;  ///< per device; nullptr if not Modbus
+    // --- LoRaWAN sources, for their counters in status and health.
+    struct LorawanSlot {
+        lorawan::ChirpstackSource* source{nullptr};  ///< nullptr if not a LoRaWAN device
+        std::size_t local{0};                        ///< the device's index in its source
+    };
+    std::vector<lorawan::ChirpstackSource*> chirpstack_sources_;
+    std::vector<LorawanSlot> lorawan_of_device_;  ///< per device
 
     std::unique_ptr<StoreWorker> store_;
     std::unique_ptr<PahoPublisher> publisher_;

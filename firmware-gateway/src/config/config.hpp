@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "drivers/iio/iio_source.hpp"
 #include "drivers/modbus_bus.hpp"
 #include "drivers/register_codec.hpp"
 
@@ -58,18 +59,51 @@ struct ControlConfig {
     std::string group;  ///< "group": owner group of the socket (mode 0660), empty = unchanged
 };
 
+/// Which southbound source serves a device ("transport" "type").
+enum class SourceKind : std::uint8_t {
+    Modbus,      ///< "modbus-rtu", "modbus-tcp", "modbus-rtu-over-tcp": polled by a ModbusBus
+    Chirpstack,  ///< "chirpstack": LoRaWAN uplinks from a ChirpStack v4 MQTT integration
+    Iio,         ///< "iio": Linux IIO ADC channels (4-20 mA / 0-10 V)
+};
+
+/// "transport" of a LoRaWAN device: {"type": "chirpstack", ...}. Devices with the same broker
+/// share one MQTT connection (one ChirpstackSource).
+struct ChirpstackTransport {
+    std::string broker;               ///< "broker": tcp://host:port ChirpStack publishes to
+    std::string application_id{"+"};  ///< "application_id": ChirpStack application, "+" = any
+    std::string dev_eui;              ///< "dev_eui": 16 hex digits, stored lower case
+    std::string username;             ///< "username" (optional)
+    std::string password;             ///< "password" (optional, never logged)
+    std::string client_id;            ///< "client_id", default "towngw-{gateway_id}-lorawan"
+};
+
 struct DeviceConfig {
-    std::string id;            ///< "id"
+    std::string id;  ///< "id"
+    SourceKind kind{SourceKind::Modbus};
     std::string profile_file;  ///< "profile": path (relative to the config file), or
                                ///< empty when "registers" are given inline
+    /// The device's points. For Modbus devices the register map; for other sources only the
+    /// point names, units, metrics and ranges matter (filled from the codec / channel list).
     modbus::DeviceProfile profile;
-    modbus::Endpoint endpoint;  ///< "transport"
-    int unit_id{1};             ///< "unit_id": 1..247 (TCP: 0..255)
+    modbus::Endpoint endpoint;                        ///< "transport" of a Modbus device
+    int unit_id{1};                                   ///< "unit_id": 1..247 (TCP: 0..255)
     std::chrono::milliseconds poll_period{1000};      ///< "poll_ms"
     std::chrono::milliseconds response_timeout{500};  ///< "timeout_ms"
     int retries{1};                    ///< "retries": extra attempts of a timed-out request
     int backoff_after_failures{3};     ///< "backoff_after_failures": failed polls before back-off
     std::chrono::seconds backoff{30};  ///< "backoff_s": not polled for this long, then probed
+
+    // --- LoRaWAN (kind Chirpstack). poll_period holds interval_s, the expected uplink period,
+    // so windows expect the right number of samples; profile.registers name the codec's points.
+    ChirpstackTransport chirpstack;             ///< "transport"
+    std::string codec;                          ///< "codec": built-in payload codec name
+    std::chrono::seconds stale_after{1800};     ///< "stale_after_s", default 3 x interval_s
+    std::chrono::seconds uplink_interval{600};  ///< "interval_s"
+
+    // --- IIO ADC inputs (kind Iio): poll_period ("poll_ms") applies; profile.registers name
+    // the channels (with their unit, metric and range) so sensors resolve as for Modbus.
+    std::string iio_directory;                  ///< "transport": {"type": "iio", "device": DIR}
+    std::vector<iio::IioChannel> iio_channels;  ///< "channels"
 };
 
 struct FillLevel {
@@ -87,6 +121,9 @@ struct SensorConfig {
     std::string metric;                   ///< "metric", default from the profile (or "fill_level")
     std::string unit;                     ///< "unit", default from the profile (or "%")
     std::optional<FillLevel> fill_level;  ///< "fill_level": derive bin fill % from a distance
+    /// "stuck_after_samples": this many identical raw values in a row are flagged "stuck"
+    /// (HJ 212 flag D); 0 = off.
+    std::uint32_t stuck_after_samples{0};
 };
 
 struct Config {

@@ -13,6 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "drivers/lorawan/chirpstack_event.hpp"
+#include "drivers/lorawan/codec.hpp"
+
 namespace gw {
 
 namespace {
@@ -221,16 +224,94 @@ std::optional<json> parse_json(const std::string& text, Checker& check) {
 
 // ----------------------------------------------------------------------------- device profiles
 
-void parse_register(const json& j, const Pointer& p, Checker& check, modbus::RegisterSpec& spec) {
+/// How a profile numbers its registers ("addressing"). Stored addresses are always 0-based.
+enum class Addressing : std::uint8_t { ZeroBased, OneBased };
+
+/// A register address as the profile writes it (manual numbering with "1-based"), stored as the
+/// 0-based PDU address that travels on the wire.
+bool register_address(const json& obj, const std::string& key, const Pointer& p, Checker& check,
+                      Addressing addressing, std::uint16_t& out, bool required) {
+    const std::int64_t first = addressing == Addressing::OneBased ? 1 : 0;
+    auto it = obj.find(key);
+    if (first == 1 && it != obj.end() && it->is_number_integer() && it->get<std::int64_t>() == 0) {
+        check.error(p / key,
+                    "is 0, but this profile counts registers from 1 (\"addressing\": "
+                    "\"1-based\"): the first register is 1");
+        return false;
+    }
+    std::int64_t number = 0;
+    if (!check.integer(obj, key, p, number, first, 65535 + first, required)) return false;
+    out = static_cast<std::uint16_t>(number - first);
+    return true;
+}
+
+/// "[min, max]" with min < max: measuring ranges, signal spans.
+bool number_pair(const json& obj, const std::string& key, const Pointer& p, Checker& check,
+                 double& min, double& max, bool required) {
+    const json* v = check.member(obj, key, p, required);
+    if (v == nullptr) return false;
+    if (!v->is_array() || v->size() != 2 || !(*v)[0].is_number() || !(*v)[1].is_number()) {
+        check.error(p / key, "must be [min, max]: two numbers");
+        return false;
+    }
+    const double low = (*v)[0].get<double>();
+    const double high = (*v)[1].get<double>();
+    if (!(low < high)) {
+        check.error(p / key, "must be [min, max] with min < max, got [" + (*v)[0].dump() + ", " +
+                                 (*v)[1].dump() + "]");
+        return false;
+    }
+    min = low;
+    max = high;
+    return true;
+}
+
+/// "bit_offset" / "bit_count": a bit field of an integer register.
+void parse_bit_field(const json& j, const Pointer& p, Checker& check, bool type_ok,
+                     modbus::RegisterSpec& spec) {
+    const bool has_offset = j.contains("bit_offset");
+    const bool has_count = j.contains("bit_count");
+    if (!has_offset && !has_count) return;
+    const Pointer culprit = p / (has_offset ? "bit_offset" : "bit_count");
+    if (!type_ok) return;  // the type error is already reported
+    if (!modbus::is_integer(spec.type)) {
+        check.error(culprit,
+                    "bit fields need an integer type (int16, uint16, int32, uint32), not " +
+                        std::string(modbus::to_string(spec.type)));
+        return;
+    }
+    const int width_bits = modbus::bit_width(spec.type);
+    modbus::BitField field;  // offset 0, count 1 unless given
+    const bool offset_ok = !has_offset || check.integer_into(j, "bit_offset", p, field.offset, 0,
+                                                             width_bits - 1, false);
+    const bool count_ok =
+        !has_count || check.integer_into(j, "bit_count", p, field.count, 1, width_bits, false);
+    if (!offset_ok || !count_ok) return;
+    if (field.offset + field.count > width_bits) {
+        check.error(p / (has_count ? "bit_count" : "bit_offset"),
+                    "bits " + std::to_string(field.offset) + ".." +
+                        std::to_string(field.offset + field.count - 1) + " do not fit in a " +
+                        std::to_string(width_bits) + "-bit " + modbus::to_string(spec.type) +
+                        " (bit_offset + bit_count must be at most " + std::to_string(width_bits) +
+                        ")");
+        return;
+    }
+    spec.bit_field = field;
+}
+
+void parse_register(const json& j, const Pointer& p, Checker& check, Addressing addressing,
+                    modbus::RegisterSpec& spec) {
     if (!check.object(j, p)) return;
-    check.only_keys(j, p,
-                    {"name", "table", "address", "type", "word_order", "scale", "offset",
-                     "decimals_register", "unit", "metric", "description"});
+    check.only_keys(
+        j, p,
+        {"name", "table", "address", "type", "word_order", "scale", "offset", "decimals_register",
+         "bit_offset", "bit_count", "range", "unit", "metric", "description"});
     check.id(j, "name", p, spec.name, true);
     std::string text;
     if (check.one_of(j, "table", p, text, {"holding", "input"}, false))
         spec.table = *modbus::parse_register_table(text);
-    check.integer_into(j, "address", p, spec.address, 0, 65535, true);
+    const bool address_ok =
+        register_address(j, "address", p, check, addressing, spec.address, true);
     bool type_ok = false;
     if (check.one_of(j, "type", p, text,
                      {"int16", "uint16", "int32", "uint32", "float32", "float64"}, true)) {
@@ -243,30 +324,67 @@ void parse_register(const json& j, const Pointer& p, Checker& check, modbus::Reg
         check.error(p / "scale", "must not be 0");
     check.number(j, "offset", p, spec.offset, false);
     std::uint16_t decimals_address = 0;
-    if (check.integer_into(j, "decimals_register", p, decimals_address, 0, 65535, false))
+    if (register_address(j, "decimals_register", p, check, addressing, decimals_address, false))
         spec.decimals_register = decimals_address;
+    parse_bit_field(j, p, check, type_ok, spec);
+    modbus::MeasuringRange range;
+    if (number_pair(j, "range", p, check, range.min, range.max, false)) spec.range = range;
     if (j.contains("unit")) check.string(j, "unit", p, spec.unit, false);
     if (j.contains("metric")) check.id(j, "metric", p, spec.metric, false);
     if (spec.metric.empty()) spec.metric = spec.name;
 
-    if (type_ok && j.contains("address")) {
+    if (type_ok && address_ok) {
+        // Shown in the profile's own numbering, so the technician finds the line.
+        const int first = addressing == Addressing::OneBased ? 1 : 0;
         const int last = spec.address + modbus::register_count(spec.type) - 1;
         if (last > 65535)
             check.error(p / "address", "a " + std::string(modbus::to_string(spec.type)) + " at " +
-                                           std::to_string(spec.address) +
-                                           " runs past register 65535");
+                                           std::to_string(spec.address + first) +
+                                           " runs past register " + std::to_string(65535 + first));
         if (spec.decimals_register && *spec.decimals_register >= spec.address &&
             *spec.decimals_register <= last)
             check.error(p / "decimals_register", "overlaps the value's own registers");
     }
 }
 
-/// A profile object: {"model", "description", "registers": [...]}. Used for profile files and
-/// for devices with inline registers (then `p` points at the device).
+/// "trigger": the write that starts a measurement, and how long to wait for its result.
+void parse_trigger(const json& j, const Pointer& p, Checker& check, Addressing addressing,
+                   std::optional<modbus::TriggerSpec>& out) {
+    if (!check.object(j, p)) return;
+    check.only_keys(j, p, {"address", "value", "function", "wait_register", "wait_ms"});
+    modbus::TriggerSpec trigger;
+    register_address(j, "address", p, check, addressing, trigger.address, true);
+    check.integer_into(j, "value", p, trigger.value, 0, 65535, true);
+    std::string function;
+    if (check.one_of(j, "function", p, function, {"write_single", "write_multiple"}, false))
+        trigger.function = function == "write_single"
+                               ? modbus::TriggerSpec::Function::WriteSingle
+                               : modbus::TriggerSpec::Function::WriteMultiple;
+    std::uint16_t wait_register = 0;
+    if (register_address(j, "wait_register", p, check, addressing, wait_register, false))
+        trigger.wait_register = wait_register;
+    check.integer_into(j, "wait_ms", p, trigger.wait_ms, 0, 60'000, false);
+    out = trigger;
+}
+
+/// Top-level keys of a profile file (a device with inline "registers" may carry them too).
+const std::vector<std::string> kProfileKeys{"model",     "description", "addressing",
+                                            "merge_gap", "trigger",     "registers"};
+
+/// A profile object: {"model", "description", "addressing", "merge_gap", "trigger",
+/// "registers": [...]}. Used for profile files and for devices with inline registers (then `p`
+/// points at the device).
 void parse_profile(const json& j, const Pointer& p, Checker& check,
                    modbus::DeviceProfile& profile) {
     if (j.contains("model")) check.string(j, "model", p, profile.model, false);
     if (j.contains("description")) check.string(j, "description", p, profile.description, false);
+    Addressing addressing = Addressing::ZeroBased;
+    std::string text;
+    if (check.one_of(j, "addressing", p, text, {"0-based", "1-based"}, false) && text == "1-based")
+        addressing = Addressing::OneBased;
+    check.integer_into(j, "merge_gap", p, profile.merge_gap, 0, modbus::kMaxMergeGap, false);
+    if (const json* trigger = check.member(j, "trigger", p, false))
+        parse_trigger(*trigger, p / "trigger", check, addressing, profile.trigger);
     const json* registers = check.member(j, "registers", p, true);
     if (registers == nullptr) return;
     const Pointer rp = p / "registers";
@@ -277,7 +395,7 @@ void parse_profile(const json& j, const Pointer& p, Checker& check,
     std::map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < registers->size(); ++i) {
         modbus::RegisterSpec spec;
-        parse_register((*registers)[i], rp / i, check, spec);
+        parse_register((*registers)[i], rp / i, check, addressing, spec);
         if (!spec.name.empty()) {
             auto [it, inserted] = seen.emplace(spec.name, i);
             if (!inserted)
@@ -386,38 +504,351 @@ void parse_control(const json& root, Checker& check, ControlConfig& control) {
     if (j->contains("group")) check.string(*j, "group", p, control.group, false);
 }
 
+/// Serial framing keys shared by "modbus-rtu" and "modbus-rtu-over-tcp".
+void parse_line_framing(const json& j, const Pointer& p, Checker& check,
+                        modbus::LineFraming& line) {
+    check.int_one_of(j, "baud", p, line.baud, {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200},
+                     false);
+    std::string parity;
+    if (check.one_of(j, "parity", p, parity, {"N", "E", "O"}, false)) line.parity = parity[0];
+    check.int_one_of(j, "data_bits", p, line.data_bits, {7, 8}, false);
+    check.int_one_of(j, "stop_bits", p, line.stop_bits, {1, 2}, false);
+}
+
+void parse_modbus_rtu(const json& j, const Pointer& p, Checker& check, DeviceConfig& device) {
+    check.only_keys(j, p,
+                    {"type", "port", "baud", "parity", "data_bits", "stop_bits", "rs485", "rts",
+                     "rts_delay_us", "inter_frame_ms", "byte_timeout_ms"});
+    modbus::RtuEndpoint rtu;
+    check.string(j, "port", p, rtu.port, true);
+    modbus::LineFraming line;
+    parse_line_framing(j, p, check, line);
+    rtu.baud = line.baud;
+    rtu.parity = line.parity;
+    rtu.data_bits = line.data_bits;
+    rtu.stop_bits = line.stop_bits;
+    std::string text;
+    if (check.one_of(j, "rs485", p, text, {"auto", "kernel", "rts"}, false))
+        rtu.rs485 = text == "kernel" ? modbus::Rs485Mode::Kernel
+                    : text == "rts"  ? modbus::Rs485Mode::Rts
+                                     : modbus::Rs485Mode::Auto;
+    const bool rts_only = j.contains("rts") || j.contains("rts_delay_us");
+    if (check.one_of(j, "rts", p, text, {"up", "down"}, false)) rtu.rts_active_high = text == "up";
+    check.integer_into(j, "rts_delay_us", p, rtu.rts_delay_us, 0, 1'000'000, false);
+    if (rts_only && rtu.rs485 != modbus::Rs485Mode::Rts)
+        check.error(p / (j.contains("rts") ? "rts" : "rts_delay_us"),
+                    "only applies with \"rs485\": \"rts\"");
+    std::int64_t ms = 0;
+    if (check.integer(j, "inter_frame_ms", p, ms, 0, 1000, false))
+        rtu.inter_frame_delay = std::chrono::milliseconds(ms);
+    if (check.integer(j, "byte_timeout_ms", p, ms, 1, 10'000, false))
+        rtu.byte_timeout = std::chrono::milliseconds(ms);
+    device.endpoint = rtu;
+}
+
+void parse_modbus_rtu_over_tcp(const json& j, const Pointer& p, Checker& check,
+                               DeviceConfig& device) {
+    check.only_keys(
+        j, p,
+        {"type", "host", "port", "baud", "parity", "data_bits", "stop_bits", "inter_frame_ms"});
+    modbus::RtuOverTcpEndpoint over;
+    check.string(j, "host", p, over.host, true);
+    check.integer_into(j, "port", p, over.port, 1, 65535, false);
+    parse_line_framing(j, p, check, over.line);
+    std::int64_t ms = 0;
+    if (check.integer(j, "inter_frame_ms", p, ms, 0, 1000, false))
+        over.inter_frame_delay = std::chrono::milliseconds(ms);
+    device.endpoint = over;
+}
+
+void parse_modbus_tcp(const json& j, const Pointer& p, Checker& check, DeviceConfig& device) {
+    check.only_keys(j, p, {"type", "host", "port"});
+    modbus::TcpEndpoint tcp;
+    check.string(j, "host", p, tcp.host, true);
+    check.integer_into(j, "port", p, tcp.port, 1, 65535, false);
+    device.endpoint = tcp;
+}
+
+/// The "transport" object; its "type" decides the source kind and the other keys.
 void parse_transport(const json& j, const Pointer& p, Checker& check, DeviceConfig& device,
                      bool& is_tcp) {
     if (!check.object(j, p)) return;
     std::string type;
-    if (!check.one_of(j, "type", p, type, {"modbus-rtu", "modbus-tcp"}, true)) return;
+    // "chirpstack" and "iio" devices never get here (parse_device diverts them); listed for
+    // the message.
+    if (!check.one_of(j, "type", p, type,
+                      {"modbus-rtu", "modbus-tcp", "modbus-rtu-over-tcp", "chirpstack", "iio"},
+                      true))
+        return;
     if (type == "modbus-rtu") {
-        check.only_keys(j, p, {"type", "port", "baud", "parity", "data_bits", "stop_bits"});
-        modbus::RtuEndpoint rtu;
-        check.string(j, "port", p, rtu.port, true);
-        check.int_one_of(j, "baud", p, rtu.baud,
-                         {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}, false);
-        std::string parity;
-        if (check.one_of(j, "parity", p, parity, {"N", "E", "O"}, false)) rtu.parity = parity[0];
-        check.int_one_of(j, "data_bits", p, rtu.data_bits, {7, 8}, false);
-        check.int_one_of(j, "stop_bits", p, rtu.stop_bits, {1, 2}, false);
-        device.endpoint = rtu;
-    } else {
-        check.only_keys(j, p, {"type", "host", "port"});
-        modbus::TcpEndpoint tcp;
-        check.string(j, "host", p, tcp.host, true);
-        check.integer_into(j, "port", p, tcp.port, 1, 65535, false);
-        device.endpoint = tcp;
+        device.kind = SourceKind::Modbus;
+        parse_modbus_rtu(j, p, check, device);
+    } else if (type == "modbus-rtu-over-tcp") {
+        device.kind = SourceKind::Modbus;
+        parse_modbus_rtu_over_tcp(j, p, check, device);
+    } else if (type == "modbus-tcp") {
+        device.kind = SourceKind::Modbus;
+        parse_modbus_tcp(j, p, check, device);
         is_tcp = true;
+    }
+}
+
+// ----------------------------------------------------------------------------- LoRaWAN devices
+// {"id", "transport": {"type": "chirpstack", "broker", "dev_eui", ...}, "codec", "interval_s",
+//  "stale_after_s"}: the codec defines the points, so no "profile"/"registers" and no polling.
+
+bool is_chirpstack_device(const json& device) {
+    const auto transport = device.find("transport");
+    return transport != device.end() && transport->is_object() &&
+           transport->value("type", json()) == "chirpstack";
+}
+
+/// tcp://HOST:PORT (or mqtt://), as the "mqtt" section accepts.
+bool is_broker_uri(const std::string& uri) {
+    const auto colon = uri.rfind(':');
+    const bool scheme_ok = uri.rfind("tcp://", 0) == 0 || uri.rfind("mqtt://", 0) == 0;
+    return scheme_ok && colon != std::string::npos && colon >= 6 && colon + 1 < uri.size() &&
+           uri.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+}
+
+void parse_chirpstack_transport(const json& j, const Pointer& p, Checker& check,
+                                ChirpstackTransport& transport) {
+    check.only_keys(
+        j, p, {"type", "broker", "application_id", "dev_eui", "username", "password", "client_id"});
+    if (check.string(j, "broker", p, transport.broker, true) && !is_broker_uri(transport.broker))
+        check.error(p / "broker",
+                    "must look like tcp://HOST:PORT (the broker ChirpStack's MQTT "
+                    "integration publishes to), got \"" +
+                        transport.broker + "\"");
+    std::string dev_eui;
+    if (check.string(j, "dev_eui", p, dev_eui, true)) {
+        if (auto normalised = lorawan::normalize_dev_eui(dev_eui))
+            transport.dev_eui = *normalised;
+        else
+            check.error(p / "dev_eui",
+                        "must be the device's DevEUI: 16 hex digits, e.g. "
+                        "\"24e124136b502217\", got \"" +
+                            dev_eui + "\"");
+    }
+    if (j.contains("application_id") &&
+        check.string(j, "application_id", p, transport.application_id, false)) {
+        const auto& app = transport.application_id;
+        if (app != "+" && app.find_first_of("/+#") != std::string::npos)
+            check.error(p / "application_id",
+                        "must be a ChirpStack application id (one topic level) or \"+\" for any, "
+                        "got \"" +
+                            app + "\"");
+    }
+    if (j.contains("username")) check.string(j, "username", p, transport.username, false);
+    if (j.contains("password")) check.string(j, "password", p, transport.password, false);
+    if (j.contains("client_id")) check.id(j, "client_id", p, transport.client_id, false);
+}
+
+void parse_chirpstack_device(const json& j, const Pointer& p, Checker& check,
+                             DeviceConfig& device) {
+    device.kind = SourceKind::Chirpstack;
+    for (const char* modbus_only : {"profile", "registers"})
+        if (j.contains(modbus_only))
+            check.error(p / modbus_only, "a chirpstack device takes no \"" +
+                                             std::string(modbus_only) +
+                                             "\": its \"codec\" defines the points");
+    json others = j;  // "profile"/"registers" are reported above, not as unknown keys
+    others.erase("profile");
+    others.erase("registers");
+    check.only_keys(others, p,
+                    {"id", "transport", "codec", "interval_s", "stale_after_s", "description"});
+    check.id(j, "id", p, device.id, true);
+    parse_chirpstack_transport(j["transport"], p / "transport", check, device.chirpstack);
+    if (j.contains("description"))
+        check.string(j, "description", p, device.profile.description, false);
+
+    const std::vector<std::string> known = lorawan::codec_names();
+    if (check.string(j, "codec", p, device.codec, true)) {
+        if (const lorawan::Codec* codec = lorawan::find_codec(device.codec)) {
+            device.profile.model = codec->name;
+            if (device.profile.description.empty()) device.profile.description = codec->description;
+            for (const auto& point : codec->points) {
+                modbus::RegisterSpec spec;  // only name, unit and metric matter here
+                spec.name = point.name;
+                spec.unit = point.unit;
+                spec.metric = point.metric;
+                device.profile.registers.push_back(std::move(spec));
+            }
+        } else {
+            check.error(p / "codec", "unknown codec \"" + device.codec +
+                                         "\" (known: " + plain_list(known) + ")");
+        }
+    }
+    std::int64_t seconds = 0;
+    if (check.integer(j, "interval_s", p, seconds, 1, 86400, false))
+        device.uplink_interval = std::chrono::seconds(seconds);
+    device.poll_period = device.uplink_interval;      // what windows expect per sample
+    device.stale_after = 3 * device.uplink_interval;  // LoRaWAN loses single uplinks routinely
+    if (check.integer(j, "stale_after_s", p, seconds, 1, 7 * 86400, false)) {
+        if (std::chrono::seconds(seconds) < device.uplink_interval)
+            check.error(p / "stale_after_s",
+                        "must be at least interval_s (" +
+                            std::to_string(device.uplink_interval.count()) +
+                            "): a device is not stale between two regular uplinks");
+        else
+            device.stale_after = std::chrono::seconds(seconds);
+    }
+}
+
+/// Devices on one broker share one MQTT connection: same credentials and client id, distinct
+/// devEuis. Fills in the default client id.
+void check_chirpstack(std::vector<DeviceConfig>& devices, const GatewayIdentity& gateway,
+                      const MqttConfig& mqtt, Checker& check) {
+    const Pointer devices_ptr = Pointer{} / "devices";
+    std::map<std::string, std::size_t> first_on_broker;
+    std::map<std::pair<std::string, std::string>, std::size_t> eui_users;
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+        DeviceConfig& d = devices[i];
+        if (d.kind != SourceKind::Chirpstack || d.chirpstack.broker.empty()) continue;
+        ChirpstackTransport& t = d.chirpstack;
+        const Pointer tp = devices_ptr / i / "transport";
+        if (t.client_id.empty() && !gateway.gateway_id.empty())
+            t.client_id = "towngw-" + gateway.gateway_id + "-lorawan";
+        if (t.broker == mqtt.broker && t.client_id == mqtt.client_id)
+            check.error(tp / "client_id",
+                        "\"" + t.client_id +
+                            "\" is also the uplink's client id on the same broker: the two "
+                            "connections would keep throwing each other off");
+        auto [first, inserted] = first_on_broker.emplace(t.broker, i);
+        if (!inserted) {
+            const DeviceConfig& other = devices[first->second];
+            const auto differs = [&](const char* key, const std::string& mine,
+                                     const std::string& theirs) {
+                if (mine != theirs)
+                    check.error(tp / key, std::string("devices on ") + t.broker +
+                                              " share one MQTT connection, but \"" + key +
+                                              "\" differs from device \"" + other.id + "\"'s");
+            };
+            differs("username", t.username, other.chirpstack.username);
+            differs("password", t.password, other.chirpstack.password);
+            differs("client_id", t.client_id, other.chirpstack.client_id);
+        }
+        if (t.dev_eui.empty()) continue;
+        auto [user, eui_free] = eui_users.emplace(std::make_pair(t.broker, t.dev_eui), i);
+        if (!eui_free)
+            check.error(tp / "dev_eui", "devEui " + t.dev_eui + " is already device \"" +
+                                            devices[user->second].id + "\" on " + t.broker);
+    }
+}
+
+// ----------------------------------------------------------------------------- IIO devices
+// {"id", "transport": {"type": "iio", "device": DIR}, "poll_ms", "channels": [...]}: analog
+// inputs (4-20 mA, 0-10 V) of a Linux IIO ADC; the channels define the points.
+
+bool is_iio_device(const json& device) {
+    const auto transport = device.find("transport");
+    return transport != device.end() && transport->is_object() &&
+           transport->value("type", json()) == "iio";
+}
+
+/// One "channels" entry: which ADC input, and how its signal maps to engineering units.
+void parse_iio_channel(const json& j, const Pointer& p, Checker& check, iio::IioChannel& channel,
+                       modbus::RegisterSpec& point) {
+    if (!check.object(j, p)) return;
+    check.only_keys(j, p,
+                    {"name", "channel", "mode", "volts", "shunt_ohm", "milliamps", "range", "unit",
+                     "metric", "description"});
+    check.id(j, "name", p, channel.name, true);
+    // IIO numbers a device's inputs from 0; no ADC has thousands of them.
+    check.integer_into(j, "channel", p, channel.index, 0, 1023, true);
+    std::string mode;
+    if (check.one_of(j, "mode", p, mode, {"voltage", "current"}, true)) {
+        const bool is_current = mode == "current";
+        channel.mapping.mode = is_current ? iio::SignalMode::Current : iio::SignalMode::Voltage;
+        for (const char* key : {"volts", "shunt_ohm", "milliamps"}) {
+            const bool belongs =
+                is_current ? std::string(key) != "volts" : std::string(key) == "volts";
+            if (!belongs && j.contains(key))
+                check.error(p / key, std::string("does not apply to \"mode\": \"") + mode +
+                                         "\" (it is for \"" + (is_current ? "voltage" : "current") +
+                                         "\" inputs)");
+        }
+        iio::Span& span = is_current ? channel.mapping.milliamps : channel.mapping.volts;
+        number_pair(j, is_current ? "milliamps" : "volts", p, check, span.min, span.max, false);
+        if (is_current && check.number(j, "shunt_ohm", p, channel.mapping.shunt_ohm, true) &&
+            !(channel.mapping.shunt_ohm > 0.0))
+            check.error(p / "shunt_ohm",
+                        "must be more than 0 (the resistor the loop current "
+                        "flows through; 250 turns 4-20 mA into 1-5 V)");
+    }
+    number_pair(j, "range", p, check, channel.mapping.range.min, channel.mapping.range.max, true);
+    if (j.contains("unit")) check.string(j, "unit", p, channel.unit, false);
+
+    // The point sensors refer to, as a Modbus register would be.
+    point.name = channel.name;
+    point.unit = channel.unit;
+    if (j.contains("metric")) check.id(j, "metric", p, point.metric, false);
+    if (point.metric.empty()) point.metric = channel.name;
+    point.range = modbus::MeasuringRange{channel.mapping.range.min, channel.mapping.range.max};
+}
+
+void parse_iio_device(const json& j, const Pointer& p, Checker& check, DeviceConfig& device) {
+    device.kind = SourceKind::Iio;
+    for (const char* modbus_only : {"profile", "registers"})
+        if (j.contains(modbus_only))
+            check.error(p / modbus_only, "an iio device takes no \"" + std::string(modbus_only) +
+                                             "\": its \"channels\" define the points");
+    check.only_keys(
+        j, p, {"id", "transport", "poll_ms", "channels", "description", "profile", "registers"});
+    check.id(j, "id", p, device.id, true);
+    const Pointer tp = p / "transport";
+    const json& transport = j["transport"];
+    check.only_keys(transport, tp, {"type", "device"});
+    // The directory need not exist yet: the ADC driver may load after towngwd starts, and a
+    // missing device is reported as failed samples, not refused here.
+    if (check.string(transport, "device", tp, device.iio_directory, true) &&
+        device.iio_directory.front() != '/')
+        check.error(tp / "device",
+                    "must be an absolute path such as "
+                    "/sys/bus/iio/devices/iio:device0, got \"" +
+                        device.iio_directory + "\"");
+    if (j.contains("description"))
+        check.string(j, "description", p, device.profile.description, false);
+    std::int64_t ms = 0;
+    if (check.integer(j, "poll_ms", p, ms, 100, 86'400'000, false))
+        device.poll_period = std::chrono::milliseconds(ms);
+
+    const json* channels = check.member(j, "channels", p, true);
+    if (channels == nullptr) return;
+    const Pointer cp = p / "channels";
+    if (!channels->is_array() || channels->empty()) {
+        check.error(cp, "must be a non-empty array of channels");
+        return;
+    }
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < channels->size(); ++i) {
+        iio::IioChannel channel;
+        modbus::RegisterSpec point;
+        parse_iio_channel((*channels)[i], cp / i, check, channel, point);
+        if (!channel.name.empty() && !seen.emplace(channel.name, i).second)
+            check.error(cp / i / "name", "duplicate channel name \"" + channel.name +
+                                             "\" (also at " +
+                                             pointer_text(cp / seen[channel.name]) + ")");
+        device.iio_channels.push_back(std::move(channel));
+        device.profile.registers.push_back(std::move(point));
     }
 }
 
 void parse_device(const json& j, const Pointer& p, Checker& check, const std::string& config_dir,
                   std::vector<ConfigError>& errors, DeviceConfig& device) {
     if (!check.object(j, p)) return;
+    if (is_chirpstack_device(j)) {  // LoRaWAN: no profile, no polling
+        parse_chirpstack_device(j, p, check, device);
+        return;
+    }
+    if (is_iio_device(j)) {  // analog inputs: channels instead of a profile
+        parse_iio_device(j, p, check, device);
+        return;
+    }
     check.only_keys(j, p,
-                    {"id", "profile", "registers", "model", "description", "transport", "unit_id",
-                     "poll_ms", "timeout_ms", "retries", "backoff_after_failures", "backoff_s"});
+                    {"id", "profile", "registers", "model", "description", "addressing",
+                     "merge_gap", "trigger", "transport", "unit_id", "poll_ms", "timeout_ms",
+                     "retries", "backoff_after_failures", "backoff_s"});
     check.id(j, "id", p, device.id, true);
 
     const bool has_profile = j.contains("profile");
@@ -437,7 +868,7 @@ void parse_device(const json& j, const Pointer& p, Checker& check, const std::st
             Checker profile_check(shown, errors);
             if (auto doc = parse_json(*text, profile_check)) {
                 if (profile_check.object(*doc, Pointer{})) {
-                    profile_check.only_keys(*doc, Pointer{}, {"model", "description", "registers"});
+                    profile_check.only_keys(*doc, Pointer{}, kProfileKeys);
                     parse_profile(*doc, Pointer{}, profile_check, device.profile);
                 }
             }
@@ -464,37 +895,76 @@ void parse_device(const json& j, const Pointer& p, Checker& check, const std::st
 }
 
 /// Two devices on one line must agree on the line settings and not share a unit id.
+/// Everything that must be identical for devices sharing one bus.
+std::string line_settings(const modbus::Endpoint& endpoint) {
+    std::string text = modbus::describe(endpoint);
+    if (const auto* rtu = std::get_if<modbus::RtuEndpoint>(&endpoint)) {
+        text += rtu->rs485 == modbus::Rs485Mode::Kernel ? ", rs485 kernel"
+                : rtu->rs485 == modbus::Rs485Mode::Rts  ? ", rs485 rts"
+                                                        : "";
+        if (rtu->inter_frame_delay.count() > 0)
+            text += ", inter_frame_ms " + std::to_string(rtu->inter_frame_delay.count());
+        if (rtu->byte_timeout.count() > 0)
+            text += ", byte_timeout_ms " + std::to_string(rtu->byte_timeout.count());
+    } else if (const auto* over = std::get_if<modbus::RtuOverTcpEndpoint>(&endpoint)) {
+        if (over->inter_frame_delay.count() > 0)
+            text += ", inter_frame_ms " + std::to_string(over->inter_frame_delay.count());
+    }
+    return text;
+}
+
+/// Host:port of a TCP-based endpoint, empty otherwise.
+std::string tcp_address(const modbus::Endpoint& endpoint) {
+    if (const auto* tcp = std::get_if<modbus::TcpEndpoint>(&endpoint))
+        return tcp->host + ":" + std::to_string(tcp->port);
+    if (const auto* over = std::get_if<modbus::RtuOverTcpEndpoint>(&endpoint))
+        return over->host + ":" + std::to_string(over->port);
+    return {};
+}
+
+/// Devices on one bus must agree on the line settings and not share a unit id.
 void check_buses(const std::vector<DeviceConfig>& devices, Checker& check) {
     const Pointer devices_ptr = Pointer{} / "devices";
-    std::map<std::string, std::size_t> first_on_port;  // RTU port -> device index
+    std::map<std::string, std::size_t> first_on_bus;      // bus key -> device index
+    std::map<std::string, std::size_t> first_on_address;  // TCP host:port -> device index
+    std::set<std::string> mixed_addresses;                // host:port reported as mixed
     std::map<std::pair<std::string, int>, std::size_t> unit_users;
     for (std::size_t i = 0; i < devices.size(); ++i) {
         const auto& d = devices[i];
-        std::string bus_key;
-        if (const auto* rtu = std::get_if<modbus::RtuEndpoint>(&d.endpoint)) {
-            if (rtu->port.empty()) continue;
-            bus_key = "rtu:" + rtu->port;
-            auto [it, inserted] = first_on_port.emplace(rtu->port, i);
-            if (!inserted) {
-                const auto& other = std::get<modbus::RtuEndpoint>(devices[it->second].endpoint);
-                if (other.baud != rtu->baud || other.parity != rtu->parity ||
-                    other.data_bits != rtu->data_bits || other.stop_bits != rtu->stop_bits)
-                    check.error(devices_ptr / i / "transport",
-                                "serial port " + rtu->port + " is also used by device \"" +
-                                    devices[it->second].id + "\" with other line settings (" +
-                                    modbus::describe(other) +
-                                    "); one RS-485 line has one baud "
-                                    "rate and framing");
-            }
-        } else {
-            const auto& tcp = std::get<modbus::TcpEndpoint>(d.endpoint);
-            if (tcp.host.empty()) continue;
-            bus_key = modbus::describe(d.endpoint);
+        if (d.kind != SourceKind::Modbus) continue;
+        if (const auto* rtu = std::get_if<modbus::RtuEndpoint>(&d.endpoint);
+            rtu && rtu->port.empty())
+            continue;  // already reported
+        const std::string address = tcp_address(d.endpoint);
+        if (!address.empty() && address.front() == ':') continue;  // host already reported
+        const std::string bus = modbus::bus_key(d.endpoint);
+        auto [first, inserted] = first_on_bus.emplace(bus, i);
+        if (!inserted) {
+            const auto& other = devices[first->second];
+            if (line_settings(other.endpoint) != line_settings(d.endpoint))
+                check.error(devices_ptr / i / "transport",
+                            "shares " + bus + " with device \"" + other.id +
+                                "\" but with other line settings (" + line_settings(d.endpoint) +
+                                " vs " + line_settings(other.endpoint) +
+                                "); one line has one baud rate, framing and timing");
         }
-        auto [it, inserted] = unit_users.emplace(std::make_pair(bus_key, d.unit_id), i);
-        if (!inserted)
+        if (!address.empty()) {
+            auto [seen, new_address] = first_on_address.emplace(address, i);
+            // Reported once per address, at the first device that disagrees.
+            if (!new_address && modbus::bus_key(devices[seen->second].endpoint) != bus &&
+                mixed_addresses.insert(address).second)
+                check.error(devices_ptr / i / "transport",
+                            address + " is used as \"" +
+                                (std::holds_alternative<modbus::TcpEndpoint>(d.endpoint)
+                                     ? "modbus-tcp"
+                                     : "modbus-rtu-over-tcp") +
+                                "\" here but differently by device \"" + devices[seen->second].id +
+                                "\"; one TCP port speaks one framing");
+        }
+        auto [it, unit_free] = unit_users.emplace(std::make_pair(bus, d.unit_id), i);
+        if (!unit_free)
             check.error(devices_ptr / i / "unit_id",
-                        "unit id " + std::to_string(d.unit_id) + " is already used on " + bus_key +
+                        "unit id " + std::to_string(d.unit_id) + " is already used on " + bus +
                             " by device \"" + devices[it->second].id + "\"");
     }
 }
@@ -502,7 +972,19 @@ void check_buses(const std::vector<DeviceConfig>& devices, Checker& check) {
 void parse_sensor(const json& j, const Pointer& p, Checker& check,
                   const std::vector<DeviceConfig>& devices, SensorConfig& sensor) {
     if (!check.object(j, p)) return;
-    check.only_keys(j, p, {"id", "device", "register", "window_s", "metric", "unit", "fill_level"});
+    check.only_keys(j, p,
+                    {"id", "device", "register", "window_s", "metric", "unit", "fill_level",
+                     "stuck_after_samples"});
+    if (j.contains("stuck_after_samples")) {
+        std::uint32_t stuck = 0;
+        if (check.integer_into(j, "stuck_after_samples", p, stuck, 0, 1'000'000, false)) {
+            if (stuck == 1)
+                check.error(p / "stuck_after_samples",
+                            "must be 0 (off) or at least 2: one sample cannot repeat");
+            else
+                sensor.stuck_after_samples = stuck;
+        }
+    }
     check.id(j, "id", p, sensor.id, true);
     std::int64_t window_s = 0;
     if (check.integer(j, "window_s", p, window_s, 1, 86400, false)) {
@@ -564,9 +1046,12 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
             }
             const auto poll_ms = it->poll_period.count();
             if (sensor.window.count() * 1000 < poll_ms)
-                check.error(p / "window_s", "is shorter than device \"" + device_id +
-                                                "\"'s poll period (" + std::to_string(poll_ms) +
-                                                " ms)");
+                check.error(
+                    p / "window_s",
+                    "is shorter than device \"" + device_id + "\"'s " +
+                        (it->kind == SourceKind::Chirpstack
+                             ? "uplink interval (interval_s " + std::to_string(poll_ms / 1000) + ")"
+                             : "poll period (" + std::to_string(poll_ms) + " ms)"));
         }
     } else if (!j.contains("register")) {
         check.error(p / "register", "is required");
@@ -684,6 +1169,7 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
                 config.devices.push_back(std::move(device));
             }
             check_buses(config.devices, check);
+            check_chirpstack(config.devices, config.gateway, config.mqtt, check);
         }
     }
 

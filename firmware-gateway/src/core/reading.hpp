@@ -8,13 +8,23 @@
 namespace gw {
 
 /// Quality of one sample. Device failure is data: a failed poll still produces a reading.
+/// The numeric values are stored in the database: append, never renumber.
 enum class SampleQuality : std::uint8_t {
-    Good,
-    CommError,    ///< no answer, CRC error, Modbus exception, connection refused
-    DecodeError,  ///< answered, but the registers do not hold a usable value
+    Good = 0,
+    CommError = 1,        ///< no answer, CRC error, Modbus exception, connection refused
+    DecodeError = 2,      ///< answered, but the registers do not hold a usable value
+    OverRange = 3,        ///< outside the sensor's measuring range
+    InstrumentFault = 4,  ///< the device reports a fault (tilted, broken current loop)
+    Stuck = 5,            ///< the same raw value for too many samples in a row
+    Stale = 6,            ///< a push source (LoRaWAN) stopped reporting
 };
+inline constexpr int kSampleQualityCount = 7;
 
 const char* to_string(SampleQuality quality);
+
+/// HJ 212 data flag (DOMAIN.md §1.9) of a faulty sample: 'B' communication fault, 'D'
+/// instrument fault, 'T' over the measuring range; 'N' for a good sample.
+char hj212_flag(SampleQuality quality);
 
 /// How far the wall-clock time of a reading can be trusted (docs/reliability.md, clock).
 /// The numeric values are stored in the database.

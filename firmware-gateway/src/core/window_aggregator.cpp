@@ -13,8 +13,33 @@ const char* to_string(SampleQuality quality) {
             return "comm_error";
         case SampleQuality::DecodeError:
             return "decode_error";
+        case SampleQuality::OverRange:
+            return "over_range";
+        case SampleQuality::InstrumentFault:
+            return "instrument_fault";
+        case SampleQuality::Stuck:
+            return "stuck";
+        case SampleQuality::Stale:
+            return "stale";
     }
     return "?";
+}
+
+char hj212_flag(SampleQuality quality) {
+    switch (quality) {
+        case SampleQuality::Good:
+            return 'N';
+        case SampleQuality::CommError:
+        case SampleQuality::Stale:
+            return 'B';
+        case SampleQuality::OverRange:
+            return 'T';
+        case SampleQuality::DecodeError:
+        case SampleQuality::InstrumentFault:
+        case SampleQuality::Stuck:
+            return 'D';
+    }
+    return 'D';
 }
 
 const char* to_string(ClockState state) {
@@ -39,6 +64,8 @@ const char* to_string(WindowQuality quality) {
             return "partial";
         case WindowQuality::CommError:
             return "comm_error";
+        case WindowQuality::Fault:
+            return "fault";
         case WindowQuality::NoData:
             return "no_data";
     }
@@ -89,6 +116,7 @@ std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
     if (severity(reading.clock) > severity(acc.clock)) acc.clock = reading.clock;
     if (reading.quality != SampleQuality::Good) {
         ++acc.failed;
+        ++acc.faults[static_cast<std::size_t>(reading.quality)];
         return closed;
     }
     if (acc.count == 0) {
@@ -128,14 +156,28 @@ WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete)
     s.failed = acc.failed;
     s.expected = expected_;
     s.clock = acc.clock;
+    s.faults = acc.faults;
     if (acc.count > 0) {
         s.min = acc.min;
         s.max = acc.max;
         s.mean = acc.sum / acc.count;
         s.last = acc.last;
     }
+    // The most frequent fault decides the flag (ties: the more specific D and T before B).
+    std::size_t dominant = 0;
+    for (std::size_t q = 1; q < s.faults.size(); ++q) {
+        const auto rank = [&](std::size_t i) {
+            return std::make_pair(s.faults[i], hj212_flag(static_cast<SampleQuality>(i)) != 'B');
+        };
+        if (s.faults[q] > 0 && (dominant == 0 || rank(q) > rank(dominant))) dominant = q;
+    }
+    const char fault_flag = dominant == 0 ? 'B' : hj212_flag(static_cast<SampleQuality>(dominant));
+    // A window is as good as its good samples unless faults outnumber them.
+    s.flag = acc.count > 0 && acc.failed <= acc.count ? 'N' : fault_flag;
     if (acc.count == 0) {
-        s.quality = acc.failed > 0 ? WindowQuality::CommError : WindowQuality::NoData;
+        s.quality = acc.failed == 0     ? WindowQuality::NoData
+                    : fault_flag == 'B' ? WindowQuality::CommError
+                                        : WindowQuality::Fault;
     } else if (!complete || acc.failed > 0 ||
                acc.count < coverage_threshold_ * static_cast<double>(expected_)) {
         s.quality = WindowQuality::Partial;

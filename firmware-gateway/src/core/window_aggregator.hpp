@@ -4,6 +4,7 @@
 // samples and with close_due(), so every edge case is unit-testable.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -15,7 +16,8 @@ namespace gw {
 enum class WindowQuality : std::uint8_t {
     Good,       ///< enough good samples (coverage >= threshold) and no failed poll
     Partial,    ///< some good samples, but failed polls or coverage below the threshold
-    CommError,  ///< polls were made but none succeeded
+    CommError,  ///< polls were made but none succeeded (mostly communication faults)
+    Fault,      ///< samples arrived but none was usable (instrument fault, over range, stuck)
     NoData,     ///< no poll result at all arrived in the window (e.g. bus thread stuck)
 };
 
@@ -31,6 +33,11 @@ struct WindowSummary {
     WindowQuality quality{WindowQuality::NoData};
     /// The least trustworthy clock state among the window's samples.
     ClockState clock{ClockState::Synchronised};
+    /// Failed samples by quality (index = SampleQuality; [Good] stays 0).
+    std::array<std::uint32_t, kSampleQualityCount> faults{};
+    /// HJ 212 data flag of the window: 'N' when good samples are at least as many as failed
+    /// ones, else the flag of the most frequent fault ('B', 'D' or 'T'); 'B' with no data.
+    char flag{'B'};
 };
 
 class WindowAggregator {
@@ -66,6 +73,7 @@ private:
         double max{0.0};
         double last{0.0};
         ClockState clock{ClockState::Synchronised};
+        std::array<std::uint32_t, kSampleQualityCount> faults{};
     };
 
     std::int64_t align(std::int64_t t_ms) const;
