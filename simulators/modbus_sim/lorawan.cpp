@@ -89,7 +89,7 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point time) {
     const std::time_t t = static_cast<std::time_t>(seconds.count());
     std::tm utc{};
     gmtime_r(&t, &utc);
-    std::array<char, 48> text{};
+    std::array<char, 128> text{};  // room for any int the compiler can imagine
     std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00",
                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
                   utc.tm_sec, static_cast<long long>(micros));

@@ -180,15 +180,22 @@ std::string machine_model() {
 
 int main(int argc, char** argv) {
     std::string out_path;
+    std::string revision = "unknown";
+    std::string command = "towngw-bench-bus";
     int seconds = 15;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--out" && i + 1 < argc) {
             out_path = argv[++i];
+        } else if (arg == "--revision" && i + 1 < argc) {
+            revision = argv[++i];
+        } else if (arg == "--command" && i + 1 < argc) {
+            command = argv[++i];
         } else if (arg == "--seconds" && i + 1 < argc) {
             seconds = std::stoi(argv[++i]);
         } else {
-            std::cerr << "usage: towngw-bench-bus [--seconds N] [--out FILE.json]\n";
+            std::cerr << "usage: towngw-bench-bus [--seconds N] [--out FILE.json] [--revision R] "
+                         "[--command TEXT]\n";
             return 64;
         }
     }
@@ -212,10 +219,13 @@ int main(int argc, char** argv) {
         results.push_back(r);
     }
     if (!out_path.empty()) {
-        char host[256] = "";
-        gethostname(host, sizeof host - 1);
+        char date[32];
+        const std::time_t now = std::time(nullptr);
+        std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
         const json doc = {{"benchmark", "bus"},
-                          {"date", std::time(nullptr)},
+                          {"date", date},
+                          {"git_revision", revision},
+                          {"command", command},
                           {"nproc", sysconf(_SC_NPROCESSORS_ONLN)},
                           {"cpu", machine_model()},
                           {"results", results}};

@@ -232,8 +232,9 @@ void Gateway::build_sources() {
         const auto& endpoint = config_.devices[device_indices.front()].endpoint;
         auto bus = std::make_unique<modbus::ModbusBus>(endpoint, std::move(polled),
                                                        post_samples_to(device_indices));
-        bus_of_device_.resize(config_.devices.size(), nullptr);
-        for (std::size_t i : device_indices) bus_of_device_[i] = bus.get();
+        bus_of_device_.resize(config_.devices.size());
+        for (std::size_t local = 0; local < device_indices.size(); ++local)
+            bus_of_device_[device_indices[local]] = {bus.get(), local};
         GW_LOG_INFO("gateway",
                     "bus " << bus->describe() << ": " << device_indices.size() << " device(s)");
         buses_.push_back(bus.get());
@@ -600,12 +601,8 @@ nlohmann::json Gateway::devices_json() const {
             entry["exceptions"] = exceptions_json(d.exceptions);
             entry["last_round_trip_ms"] = d.last_round_trip_ms;
             entry["backed_off"] = d.backed_off;
-            if (i < bus_of_device_.size() && bus_of_device_[i] != nullptr) {
-                // Index of this device on its bus: buses list devices in config order.
-                const auto* bus = bus_of_device_[i];
-                std::size_t local = 0;
-                for (std::size_t j = 0; j < i; ++j)
-                    if (j < bus_of_device_.size() && bus_of_device_[j] == bus) ++local;
+            if (i < bus_of_device_.size() && bus_of_device_[i].bus != nullptr) {
+                const auto& [bus, local] = bus_of_device_[i];
                 const auto share = bus->device_stats(local);
                 const auto bus_stats = bus->stats();
                 entry["transactions"] = share.transactions;

@@ -120,8 +120,12 @@ private:
     std::vector<std::vector<std::size_t>> sensors_of_device_;
     std::vector<DeviceState> devices_;
     std::vector<std::unique_ptr<drivers::Source>> sources_;
-    std::vector<modbus::ModbusBus*> buses_;          ///< the Modbus sources, for bus statistics
-    std::vector<modbus::ModbusBus*> bus_of_device_;  ///< per device; nullptr if not Modbus
+    std::vector<modbus::ModbusBus*> buses_;  ///< the Modbus sources, for bus statistics
+    struct BusSlot {
+        modbus::ModbusBus* bus{nullptr};  ///< nullptr: not a Modbus device
+        std::size_t local{0};             ///< the device's index on its bus
+    };
+    std::vector<BusSlot> bus_of_device_;  ///< per device
     // --- LoRaWAN sources, for their counters in status and health.
     struct LorawanSlot {
         lorawan::ChirpstackSource* source{nullptr};  ///< nullptr if not a LoRaWAN device
