@@ -188,15 +188,16 @@ void print_status(const json& s) {
             std::printf("ALARM    %s: %s\n", name.c_str(), message.get<std::string>().c_str());
     }
     std::printf("\n");
-    std::printf("%-22s %12s  %-6s %-13s %s\n", "SENSOR", "LAST", "UNIT", "QUALITY",
-                "UPDATED (UTC)");
+    std::printf("%-22s %12s  %-6s %-16s %-20s  %s\n", "SENSOR", "LAST", "UNIT", "QUALITY",
+                "UPDATED (UTC)", "WHY");
     for (const auto& sensor : s["sensors"]) {
-        std::printf("%-22s %12s  %-6s %-13s %s\n", sensor.value("id", "?").c_str(),
+        std::printf("%-22s %12s  %-6s %-16s %-20s  %s\n", sensor.value("id", "?").c_str(),
                     number_text(sensor["last"]).c_str(), sensor.value("unit", "").c_str(),
                     sensor.value("quality", "?").c_str(),
                     sensor["updated_at"].is_string()
                         ? sensor["updated_at"].get<std::string>().c_str()
-                        : "-");
+                        : "-",
+                    sensor.value("error", "").c_str());
     }
     if (s.contains("devices")) {
         std::printf("\n%-12s %-34s %5s %8s %9s %8s %6s  %s\n", "DEVICE", "ENDPOINT", "UNIT",

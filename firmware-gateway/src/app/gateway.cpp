@@ -51,7 +51,7 @@ Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSourc
         const auto& sensor = config_.sensors[i];
         const auto& device = config_.devices[sensor.device_index];
         sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt,
-                            StuckDetector(sensor.stuck_after_samples)});
+                            StuckDetector(sensor.stuck_after_samples), std::string()});
         sensors_of_device_[sensor.device_index].push_back(i);
         sensor_index_[sensor.id] = i;
     }
@@ -309,11 +309,25 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
         reading.raw = point.raw;
         reading.value = point.value;
         reading.quality = sample_quality(result, point);
-        if (result.ok && !point.ok)
-            GW_LOG_DEBUG("gateway", "sensor " << sensor.id << ": " << point.error);
-        if (reading.quality == SampleQuality::Good &&
-            sensors_[sensor_index].stuck.observe(point.raw))
+        SensorState& state = sensors_[sensor_index];
+        if (reading.quality == SampleQuality::Good && state.stuck.observe(point.raw))
             reading.quality = SampleQuality::Stuck;
+        // A point fault of an answering device (over range, broken loop, tilt, NaN): log when
+        // it starts or changes, not on every poll; the device-level error is logged above.
+        std::string point_error = reading.quality == SampleQuality::Stuck
+                                      ? "value unchanged for " +
+                                            std::to_string(sensor.stuck_after_samples) +
+                                            " samples or more (stuck)"
+                                  : reading.quality == SampleQuality::Good ? std::string()
+                                  : point.error.empty()                    ? result.error
+                                                                           : point.error;
+        if (result.ok && !point_error.empty() && point_error != state.last_error)
+            GW_LOG_WARN("gateway", "sensor " << sensor.id << ": " << point_error);
+        else if (result.ok && point_error.empty() && !state.last_error.empty() &&
+                 state.last_sample_answered)
+            GW_LOG_INFO("gateway", "sensor " << sensor.id << " good again");
+        state.last_error = std::move(point_error);
+        state.last_sample_answered = result.ok;
         if (sensor.fill_level && reading.quality == SampleQuality::Good)
             reading.value =
                 fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
@@ -733,6 +747,7 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
             if (last) {
                 if (last->quality == SampleQuality::Good) entry["last"] = last->value;
                 entry["quality"] = to_string(last->quality);
+                if (!sensors_[i].last_error.empty()) entry["error"] = sensors_[i].last_error;
                 entry["updated_at"] = format_rfc3339_utc(unix_ms(last->sampled_at));
             }
             sensors.push_back(entry);

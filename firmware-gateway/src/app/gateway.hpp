@@ -52,6 +52,8 @@ private:
         WindowAggregator window;
         std::optional<Reading> last;
         StuckDetector stuck;
+        std::string last_error;            ///< why the last sample was not good; empty when it was
+        bool last_sample_answered{false};  ///< the device answered (point faults are ours to log)
     };
     struct DeviceState {
         std::uint64_t polls{0};
