@@ -387,7 +387,12 @@ std::optional<std::chrono::milliseconds> ModbusBus::trigger(
         return std::nullopt;
     }
     modbus_t* ctx = context_->ctx;
-    modbus_set_slave(ctx, device.unit_id);
+    if (modbus_set_slave(ctx, device.unit_id) == -1) {
+        failure =
+            failed_result(device_index, "cannot address unit " + std::to_string(device.unit_id) +
+                                            ": " + modbus_strerror(errno));
+        return std::nullopt;
+    }
     const auto timeout_ms = device.response_timeout.count();
     modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(timeout_ms / 1000),
                                 static_cast<std::uint32_t>((timeout_ms % 1000) * 1000));
@@ -440,7 +445,10 @@ DevicePollResult ModbusBus::read_device(std::size_t device_index) {
     if (!ensure_connected(error)) return failed_result(device_index, error);
 
     modbus_t* ctx = context_->ctx;
-    modbus_set_slave(ctx, device.unit_id);
+    // Never poll the previously addressed unit by mistake.
+    if (modbus_set_slave(ctx, device.unit_id) == -1)
+        return failed_result(device_index, "cannot address unit " + std::to_string(device.unit_id) +
+                                               ": " + modbus_strerror(errno));
     const auto timeout_ms = device.response_timeout.count();
     modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(timeout_ms / 1000),
                                 static_cast<std::uint32_t>((timeout_ms % 1000) * 1000));

@@ -159,3 +159,13 @@ TEST_CASE("stuck detection is configured per sensor", "[unit][config][transport]
     require_single_error(errors_with({{"/sensors/0/stuck_after_samples", "\"yes\""}}),
                          "/sensors/0/stuck_after_samples", "must be an integer");
 }
+
+TEST_CASE("config error: reserved Modbus TCP unit ids", "[unit][config][transport]") {
+    // demo.json's devices 1 and 2 are Modbus TCP.
+    require_single_error(errors_with({{"/devices/1/unit_id", "250"}}), "/devices/1/unit_id",
+                         "must be 0-247 or 255 on Modbus TCP (248-254 are reserved), got 250");
+    auto result = load_with({{"/devices/1/unit_id", "255"}});
+    CHECK(std::holds_alternative<Config>(result));
+    require_single_error(errors_with({{"/devices/0/unit_id", "248"}}), "/devices/0/unit_id",
+                         "between 1 and 247");
+}

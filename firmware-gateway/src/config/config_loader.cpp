@@ -880,7 +880,13 @@ void parse_device(const json& j, const Pointer& p, Checker& check, const std::st
     bool is_tcp = false;
     if (const json* t = check.member(j, "transport", p, true))
         parse_transport(*t, p / "transport", check, device, is_tcp);
-    check.integer_into(j, "unit_id", p, device.unit_id, is_tcp ? 0 : 1, is_tcp ? 255 : 247, false);
+    if (check.integer_into(j, "unit_id", p, device.unit_id, is_tcp ? 0 : 1, is_tcp ? 255 : 247,
+                           false) &&
+        device.unit_id > 247 && device.unit_id < 255)
+        // Reserved by the Modbus spec; libmodbus refuses to address them.
+        check.error(p / "unit_id",
+                    "must be 0-247 or 255 on Modbus TCP (248-254 are reserved), got " +
+                        std::to_string(device.unit_id));
     std::int64_t ms = 0;
     if (check.integer(j, "poll_ms", p, ms, 100, 86'400'000, false))
         device.poll_period = std::chrono::milliseconds(ms);
