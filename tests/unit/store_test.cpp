@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "buffer/store.hpp"
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -255,4 +257,72 @@ TEST_CASE("store: an unusable path is a clear error", "[unit][store]") {
     TempDir tmp;
     const auto path = (tmp.dir / "missing-dir" / "outbox.db").string();
     CHECK_THROWS_WITH(Store(path, options()), Catch::Contains("cannot open database"));
+}
+
+TEST_CASE("store: windows closed at one boundary drop only their own sensors' readings",
+          "[unit][store]") {
+    Store store(":memory:", options());
+    CommitBatch batch;
+    for (const char* sensor : {"a", "b", "c"})
+        for (int i = 0; i < 3; ++i) batch.readings.push_back(reading(sensor, 1000 + i * 1000));
+    batch.readings.push_back(reading("a", 500, ClockState::Corrected));
+    store.commit(batch);
+    CommitBatch close;
+    close.windows.push_back({"a", 3000, message(0)});
+    close.windows.push_back({"b", 3000, message(1)});
+    close.windows.push_back({"c", 2000, message(2)});
+    store.commit(close);
+    std::multiset<std::pair<std::string, std::int64_t>> left;
+    for (const auto& r : store.load_readings(ClockState::Synchronised))
+        left.insert({r.sensor, r.wall_ms});
+    CHECK(left == std::multiset<std::pair<std::string, std::int64_t>>{
+                      {"a", 3000}, {"b", 3000}, {"c", 2000}, {"c", 3000}});
+    CHECK(store.load_readings(ClockState::Corrected).empty());  // a's, before 3000 ms
+    CHECK(store.stats().depth == 3);
+}
+
+TEST_CASE("store: a database of the previous schema keeps its open readings when upgraded",
+          "[unit][store]") {
+    TempDir dir;
+    {
+        // Schema version 3 as released: readings with the boot id inline and a raw column.
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(dir.db().c_str(), &db) == SQLITE_OK);
+        const char* v3 =
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+            " payload TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT INTO meta(key, value) VALUES ('last_seq', 7);"
+            "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL,"
+            " boot_id TEXT NOT NULL, mono_ms INTEGER NOT NULL, wall_ms INTEGER NOT NULL,"
+            " clock INTEGER NOT NULL, raw REAL NOT NULL, value REAL NOT NULL,"
+            " quality INTEGER NOT NULL);"
+            "CREATE INDEX readings_by_sensor_time ON readings(sensor, wall_ms);"
+            "INSERT INTO meta(key, value) VALUES ('evicted_total', 0), ('rejected_total', 0);"
+            "INSERT INTO meta(key, value) VALUES ('eviction_span_first', 0),"
+            " ('eviction_span_count', 0), ('last_eviction_event_seq', 0);"
+            "INSERT INTO readings VALUES (1, 'a', 'boot-old', 10, 1000, 1, 720, 7.2, 0);"
+            "INSERT INTO readings VALUES (2, 'a', 'boot-new', 20, 2000, 0, 730, 7.3, 0);"
+            "PRAGMA user_version=3;";
+        REQUIRE(sqlite3_exec(db, v3, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Store store(dir.db(), options());
+    const auto synced = store.load_readings(ClockState::Synchronised);
+    REQUIRE(synced.size() == 1);
+    CHECK(synced[0].boot_id == "boot-old");
+    CHECK(synced[0].value == Approx(7.2));
+    CHECK(synced[0].wall_ms == 1000);
+    // The held reading of "boot-new" is still re-timed by its boot id.
+    const auto released = store.release_held("boot-new", 5000);
+    REQUIRE(released.size() == 1);
+    CHECK(released[0].wall_ms == 5020);
+    CHECK(released[0].clock == ClockState::Corrected);
+    // New readings of the same boot reuse its number; seqs continue.
+    CommitBatch batch;
+    batch.readings.push_back(reading("b", 3000));
+    store.commit(batch);
+    CHECK(store.stats().readings == 3);
+    CHECK(store.stats().last_seq == 7);
 }

@@ -178,6 +178,10 @@ private:
     std::uint64_t last_seq_{0};
     std::uint64_t reserved_seq_{0};  ///< seqs up to here are recorded in the sidecar file
     std::uint64_t depth_{0};
+    /// Number of a boot id in the boots table (readings store the number, not the uuid).
+    std::int64_t boot_number(const std::string& boot_id);
+    std::string cached_boot_id_;
+    std::int64_t cached_boot_number_{0};
     std::uint64_t evicted_total_{0};
     std::uint64_t rejected_total_{0};
     std::uint64_t page_size_{4096};
