@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "drivers/modbus_tcp_client.hpp"
+
 namespace gw::modbus {
 
 namespace {
@@ -76,7 +78,12 @@ ModbusBus::ModbusBus(Endpoint endpoint, std::vector<PolledDevice> devices, Resul
       on_result_(std::move(on_result)),
       context_(new Context),
       device_stats_(devices_.size()) {
-    for (const auto& device : devices_) read_plans_.push_back(plan_reads(device.profile));
+    for (const auto& device : devices_) {
+        read_plans_.push_back(plan_reads(device.profile));
+        connect_timeout_ = std::max(connect_timeout_, device.response_timeout);
+    }
+    if (const auto* tcp = std::get_if<TcpEndpoint>(&endpoint_))
+        tcp_ = std::make_unique<ModbusTcpClient>(tcp->host, tcp->port);
     std::chrono::milliseconds extra{0};
     if (const auto* rtu = std::get_if<RtuEndpoint>(&endpoint_)) extra = rtu->inter_frame_delay;
     if (const auto* over = std::get_if<RtuOverTcpEndpoint>(&endpoint_))
@@ -289,17 +296,24 @@ bool ModbusBus::connect_rtu_over_tcp(const RtuOverTcpEndpoint& endpoint, std::st
 }
 
 bool ModbusBus::ensure_connected(std::string& error) {
+    if (tcp_) {
+        if (tcp_->connected()) return true;
+        if (!tcp_->connect(connect_timeout_, error)) return false;
+        std::lock_guard lock(mutex_);
+        ++stats_.reconnects;
+        return true;
+    }
     if (context_->connected) return true;
     if (context_->ctx == nullptr) {
         if (const auto* rtu = std::get_if<RtuEndpoint>(&endpoint_)) {
             context_->ctx = modbus_new_rtu(rtu->port.c_str(), rtu->baud, rtu->parity,
                                            rtu->data_bits, rtu->stop_bits);
-        } else if (const auto* over = std::get_if<RtuOverTcpEndpoint>(&endpoint_)) {
-            context_->ctx = modbus_new_rtu(over->host.c_str(), over->line.baud, over->line.parity,
-                                           over->line.data_bits, over->line.stop_bits);
         } else {
-            const auto& tcp = std::get<TcpEndpoint>(endpoint_);
-            context_->ctx = modbus_new_tcp_pi(tcp.host.c_str(), std::to_string(tcp.port).c_str());
+            // RTU over TCP: libmodbus's RTU framing on our own socket (Modbus TCP endpoints use
+            // ModbusTcpClient and never get here).
+            const auto& over = std::get<RtuOverTcpEndpoint>(endpoint_);
+            context_->ctx = modbus_new_rtu(over.host.c_str(), over.line.baud, over.line.parity,
+                                           over.line.data_bits, over.line.stop_bits);
         }
         if (context_->ctx == nullptr) {
             error = std::string("cannot create modbus context: ") + modbus_strerror(errno);
@@ -327,6 +341,10 @@ bool ModbusBus::ensure_connected(std::string& error) {
 }
 
 void ModbusBus::disconnect() {
+    if (tcp_) {
+        tcp_->close();
+        return;
+    }
     if (context_->own_socket != -1) {
         modbus_set_socket(context_->ctx, -1);
         close(context_->own_socket);
@@ -361,6 +379,8 @@ DevicePollResult ModbusBus::transaction_failed(std::size_t device_index, const s
     if (err == ECONNRESET || err == EPIPE || err == EBADF || err == EIO || err == ENOTCONN ||
         err == ECONNREFUSED) {
         disconnect();
+    } else if (tcp_) {
+        // Nothing to flush: a late answer carries an old transaction id and is dropped.
     } else if (context_->own_socket != -1) {
         char sink[256];
         while (recv(context_->own_socket, sink, sizeof sink, MSG_DONTWAIT) > 0) {
@@ -376,6 +396,75 @@ DevicePollResult ModbusBus::transaction_failed(std::size_t device_index, const s
     return failed;
 }
 
+bool ModbusBus::address(const PolledDevice& device, std::string& error) {
+    if (tcp_) return true;  // the unit id and timeout travel with each request
+    modbus_t* ctx = context_->ctx;
+    // Never poll the previously addressed unit by mistake.
+    if (modbus_set_slave(ctx, device.unit_id) == -1) {
+        error =
+            "cannot address unit " + std::to_string(device.unit_id) + ": " + modbus_strerror(errno);
+        return false;
+    }
+    const auto timeout_ms = device.response_timeout.count();
+    modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(timeout_ms / 1000),
+                                static_cast<std::uint32_t>((timeout_ms % 1000) * 1000));
+    return true;
+}
+
+namespace {
+/// Our TCP client's outcome in libmodbus's convention (count, or -1 and an errno value), so
+/// one classification serves both transports.
+int as_libmodbus(const ModbusTcpClient::Result& r, int count, int& err) {
+    using Status = ModbusTcpClient::Status;
+    switch (r.status) {
+        case Status::Ok:
+            return count;
+        case Status::Timeout:
+            err = ETIMEDOUT;
+            break;
+        case Status::Exception:
+            err = MODBUS_ENOBASE + r.exception_code;
+            break;
+        case Status::Disconnected:
+            err = ECONNRESET;
+            break;
+        case Status::Malformed:
+            err = EMBBADDATA;
+            break;
+    }
+    return -1;
+}
+}  // namespace
+
+int ModbusBus::read_words(const PolledDevice& device, RegisterTable table, std::uint16_t start,
+                          std::uint16_t count, std::uint16_t* out, int& err) {
+    if (tcp_)
+        return as_libmodbus(tcp_->read_registers(static_cast<std::uint8_t>(device.unit_id), table,
+                                                 start, count, out, device.response_timeout),
+                            count, err);
+    const int got = table == RegisterTable::Holding
+                        ? modbus_read_registers(context_->ctx, start, count, out)
+                        : modbus_read_input_registers(context_->ctx, start, count, out);
+    err = errno;
+    return got;
+}
+
+int ModbusBus::write_trigger(const PolledDevice& device, const TriggerSpec& spec, int& err) {
+    const bool single = spec.function == TriggerSpec::Function::WriteSingle;
+    if (tcp_) {
+        const auto unit = static_cast<std::uint8_t>(device.unit_id);
+        return as_libmodbus(
+            single
+                ? tcp_->write_register(unit, spec.address, spec.value, device.response_timeout)
+                : tcp_->write_registers(unit, spec.address, {spec.value}, device.response_timeout),
+            1, err);
+    }
+    const int got = single ? modbus_write_register(context_->ctx, spec.address, spec.value)
+                           : modbus_write_registers(context_->ctx, spec.address, 1, &spec.value);
+    err = errno;
+    return got;
+}
+
 std::optional<std::chrono::milliseconds> ModbusBus::trigger(
     std::size_t device_index, std::optional<std::chrono::milliseconds>& probe_wait,
     DevicePollResult& failure) {
@@ -386,16 +475,10 @@ std::optional<std::chrono::milliseconds> ModbusBus::trigger(
         failure = failed_result(device_index, error);
         return std::nullopt;
     }
-    modbus_t* ctx = context_->ctx;
-    if (modbus_set_slave(ctx, device.unit_id) == -1) {
-        failure =
-            failed_result(device_index, "cannot address unit " + std::to_string(device.unit_id) +
-                                            ": " + modbus_strerror(errno));
+    if (!address(device, error)) {
+        failure = failed_result(device_index, error);
         return std::nullopt;
     }
-    const auto timeout_ms = device.response_timeout.count();
-    modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(timeout_ms / 1000),
-                                static_cast<std::uint32_t>((timeout_ms % 1000) * 1000));
     const std::chrono::milliseconds fallback(spec.wait_ms);
     std::chrono::milliseconds wait = probe_wait.value_or(fallback);
     if (spec.wait_register && !probe_wait) {
@@ -403,8 +486,9 @@ std::optional<std::chrono::milliseconds> ModbusBus::trigger(
         std::uint16_t wait_word = 0;
         wait_line_silence();
         const auto started = Clock::now();
-        const int got = modbus_read_registers(ctx, *spec.wait_register, 1, &wait_word);
-        const int err = errno;
+        int err = 0;
+        const int got =
+            read_words(device, RegisterTable::Holding, *spec.wait_register, 1, &wait_word, err);
         account(device_index, started);
         if (got != 1) {
             failure = transaction_failed(device_index,
@@ -419,10 +503,8 @@ std::optional<std::chrono::milliseconds> ModbusBus::trigger(
     }
     wait_line_silence();
     const auto started = Clock::now();
-    const int got = spec.function == TriggerSpec::Function::WriteSingle
-                        ? modbus_write_register(ctx, spec.address, spec.value)
-                        : modbus_write_registers(ctx, spec.address, 1, &spec.value);
-    const int err = errno;
+    int err = 0;
+    const int got = write_trigger(device, spec, err);
     account(device_index, started);
     if (got != 1) {
         failure = transaction_failed(
@@ -444,14 +526,7 @@ DevicePollResult ModbusBus::read_device(std::size_t device_index) {
     std::string error;
     if (!ensure_connected(error)) return failed_result(device_index, error);
 
-    modbus_t* ctx = context_->ctx;
-    // Never poll the previously addressed unit by mistake.
-    if (modbus_set_slave(ctx, device.unit_id) == -1)
-        return failed_result(device_index, "cannot address unit " + std::to_string(device.unit_id) +
-                                               ": " + modbus_strerror(errno));
-    const auto timeout_ms = device.response_timeout.count();
-    modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(timeout_ms / 1000),
-                                static_cast<std::uint32_t>((timeout_ms % 1000) * 1000));
+    if (!address(device, error)) return failed_result(device_index, error);
 
     RegisterImage image;
     std::vector<std::uint16_t> words;
@@ -460,11 +535,9 @@ DevicePollResult ModbusBus::read_device(std::size_t device_index) {
         words.assign(block.count, 0);
         wait_line_silence();
         const auto started = Clock::now();
+        int err = 0;
         const int got =
-            block.table == RegisterTable::Holding
-                ? modbus_read_registers(ctx, block.start, block.count, words.data())
-                : modbus_read_input_registers(ctx, block.start, block.count, words.data());
-        const int err = errno;
+            read_words(device, block.table, block.start, block.count, words.data(), err);
         account(device_index, started);
         on_line += Clock::now() - started;
         if (got != block.count) {

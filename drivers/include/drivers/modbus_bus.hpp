@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@
 #include "drivers/rtu_timing.hpp"
 
 namespace gw::modbus {
+
+class ModbusTcpClient;
 
 /// How the RS-485 transceiver's driver is switched between sending and receiving.
 enum class Rs485Mode : std::uint8_t {
@@ -142,6 +145,13 @@ private:
     DevicePollResult transaction_failed(std::size_t device_index, const std::string& what, int got,
                                         int err);
     bool ensure_connected(std::string& error);
+    /// Sets the unit id and response timeout for the next requests (libmodbus only).
+    bool address(const PolledDevice& device, std::string& error);
+    /// One request on whichever transport this bus uses, in libmodbus's convention: the count
+    /// done, or -1 with `err` an errno value (MODBUS_ENOBASE + code for an exception).
+    int read_words(const PolledDevice& device, RegisterTable table, std::uint16_t start,
+                   std::uint16_t count, std::uint16_t* out, int& err);
+    int write_trigger(const PolledDevice& device, const TriggerSpec& spec, int& err);
     bool connect_rtu_over_tcp(const RtuOverTcpEndpoint& endpoint, std::string& error);
     bool apply_serial_options(const RtuEndpoint& rtu, std::string& error);
     void disconnect();
@@ -158,6 +168,9 @@ private:
 
     struct Context;  // libmodbus context, only touched by the bus thread
     Context* context_{nullptr};
+    /// Modbus TCP endpoints use our own client (one poll+recv per answer, transaction ids).
+    std::unique_ptr<ModbusTcpClient> tcp_;
+    std::chrono::milliseconds connect_timeout_{500};
     Clock::time_point last_transaction_end_{};
 
     mutable std::mutex mutex_;
