@@ -12,7 +12,9 @@
 #      daemon from /proc/PID/status meanwhile; a QoS 1 subscriber counts what arrived
 # Prints a table and writes bench/results/drain-<UTC date-time>.json.
 # Usage: scripts/bench-drain.sh [N=100000]   (TOWNGW_BENCH_BUILD=DIR: other build directory,
-#        TOWNGW_BENCH_KEEP=1: keep the scratch directory, TOWNGW_BENCH_TIMEOUT=S: default 600)
+#        TOWNGW_BENCH_KEEP=1: keep the scratch directory, TOWNGW_BENCH_TIMEOUT=S: default 600,
+#        TOWNGW_BENCH_NO_BUILD=1: use the binaries already built (scripts/bench.sh),
+#        TOWNGW_BENCH_OUT=FILE: write the JSON there instead of bench/results/drain-*.json)
 # Everything this script starts is stopped by its PID on exit.
 
 # Functions below are called indirectly (traps, wait_for "$@"), which SC2317 cannot see.
@@ -36,9 +38,11 @@ mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
 log() { printf 'bench-drain: %s\n' "$*" >&2; }
 
-log "building Release in $build_dir"
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTOWNGW_BUILD_TESTS=ON >/dev/null
-cmake --build "$build_dir" -j"$(nproc)" --target towngwd towngw towngw-outbox-fill >/dev/null
+if [[ ${TOWNGW_BENCH_NO_BUILD:-0} != 1 ]]; then
+  log "building Release in $build_dir"
+  cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTOWNGW_BUILD_TESTS=ON >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)" --target towngwd towngw towngw-outbox-fill >/dev/null
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/towngw-bench.XXXXXX")
 pids=() # every process we started and have not reaped yet, in start order
@@ -200,8 +204,8 @@ printf '  %-34s %s\n' \
   "historical messages received" "${received} (${distinct} distinct seqs)"
 echo
 
-mkdir -p "$root/bench/results"
-out=$root/bench/results/drain-$(date -u +%Y%m%dT%H%M%SZ).json
+out=${TOWNGW_BENCH_OUT:-$root/bench/results/drain-$(date -u +%Y%m%dT%H%M%SZ).json}
+mkdir -p "$(dirname "$out")"
 cat >"$out" <<JSON
 {
   "date": "$date_utc",

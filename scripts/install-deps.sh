@@ -5,6 +5,8 @@
 # The system mosquitto service is not started by this script (tests run their own broker on a
 # free port and never use 1883); if the package's maintainer scripts start it anyway, it is
 # left alone.
+# Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]   (extra packages a caller needs too, e.g.
+#        scripts/bench.sh asks for valgrind)
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,7 @@ packages=(
   libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev catch2 libmodbus-dev
   mosquitto mosquitto-clients
+  "$@"
 )
 
 missing=()

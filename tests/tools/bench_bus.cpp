@@ -4,7 +4,8 @@
 // the wire time of request and response at the configured baud plus the slave turnaround), N
 // QDY30A-style slaves (one 2-register read per poll) each asking for 10 polls/s — more than the
 // line can carry — and measures the polls/s towngwd achieves and the line utilisation both
-// sides report. Measures, never asserts: scripts/bench-bus.sh runs it and keeps the JSON.
+// sides report. Measures, never asserts: scripts/bench-bus.sh runs it and keeps the JSON;
+// scripts/bench.sh runs only its 10-slave case with --case 9600:0:10.
 #include <unistd.h>
 
 #include <chrono>
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
     std::string revision = "unknown";
     std::string command = "towngw-bench-bus";
     int seconds = 15;
+    std::vector<Case> cases;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--out" && i + 1 < argc) {
@@ -193,14 +195,26 @@ int main(int argc, char** argv) {
             command = argv[++i];
         } else if (arg == "--seconds" && i + 1 < argc) {
             seconds = std::stoi(argv[++i]);
+        } else if (arg == "--case" && i + 1 < argc) {
+            // BAUD:TURNAROUND_MS:SLAVES, e.g. 9600:0:10 (scripts/bench.sh runs only that one)
+            Case c{};
+            char extra = '\0';
+            if (std::sscanf(argv[++i], "%d:%lf:%d%c", &c.baud, &c.turnaround_ms, &c.slaves,
+                            &extra) != 3 ||
+                c.baud < 300 || c.turnaround_ms < 0 || c.slaves < 1 || c.slaves > 247) {
+                std::cerr << "towngw-bench-bus: --case wants BAUD:TURNAROUND_MS:SLAVES, e.g. "
+                             "9600:0:10\n";
+                return 64;
+            }
+            cases.push_back(c);
         } else {
-            std::cerr << "usage: towngw-bench-bus [--seconds N] [--out FILE.json] [--revision R] "
-                         "[--command TEXT]\n";
+            std::cerr << "usage: towngw-bench-bus [--seconds N] [--case BAUD:TURNAROUND_MS:SLAVES]"
+                         "... [--out FILE.json] [--revision R] [--command TEXT]\n";
             return 64;
         }
     }
-    const std::vector<Case> cases = {
-        {9600, 0, 1}, {9600, 0, 8}, {9600, 20, 8}, {19200, 0, 8}, {19200, 20, 8}};
+    if (cases.empty())
+        cases = {{9600, 0, 1}, {9600, 0, 8}, {9600, 20, 8}, {19200, 0, 8}, {19200, 20, 8}};
     json results = json::array();
     std::printf("%6s %9s %6s %9s %9s %9s %7s %8s %8s %7s\n", "baud", "slave ms", "slaves",
                 "demand/s", "polls/s", "max/s", "% max", "gw busy%", "sim bus%", "rtt ms");
