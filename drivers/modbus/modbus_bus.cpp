@@ -20,6 +20,9 @@
 namespace gw::modbus {
 
 namespace {
+/// Longest a finished poll's result waits for the rest of its burst on a line that never idles.
+constexpr auto kMaxHandOverDelay = std::chrono::milliseconds(50);
+
 std::string framing_text(const LineFraming& line) {
     return std::to_string(line.baud) + "/" + std::to_string(line.data_bits) + line.parity +
            std::to_string(line.stop_bits);
@@ -171,13 +174,32 @@ void ModbusBus::run() {
     std::vector<Schedule> schedule(devices_.size());
     for (auto& s : schedule) s.next_due = s.slot = Clock::now();
 
+    // Results are handed over in bursts: devices due at the same moment are polled back to
+    // back and their samples leave together when the line goes idle (or after a bounded delay
+    // on a saturated line), so the main loop wakes once per burst, not once per poll.
+    std::vector<DevicePollResult> ready;
+    Clock::time_point oldest_ready{};
+    auto hand_over = [&] {
+        for (auto& result : ready) on_result_(std::move(result));
+        ready.clear();
+    };
+    auto keep = [&](DevicePollResult result) {
+        if (ready.empty()) oldest_ready = Clock::now();
+        ready.push_back(std::move(result));
+    };
+
     while (true) {
         const auto due = std::min_element(
             schedule.begin(), schedule.end(),
             [](const Schedule& a, const Schedule& b) { return a.next_due < b.next_due; });
+        const auto now = Clock::now();
+        const bool idle = due->next_due > now;
+        if (!ready.empty() && (idle || now - oldest_ready >= kMaxHandOverDelay)) hand_over();
         {
             std::unique_lock lock(mutex_);
-            if (wake_.wait_until(lock, due->next_due, [this] { return stopping_; })) break;
+            if (stopping_) break;
+            // Only sleep when nothing is due: a wait with a past deadline is still a syscall.
+            if (idle && wake_.wait_until(lock, due->next_due, [this] { return stopping_; })) break;
         }
         const auto index = static_cast<std::size_t>(due - schedule.begin());
         Schedule& s = *due;
@@ -189,7 +211,7 @@ void ModbusBus::run() {
                                                    std::to_string(s.failures_in_row) +
                                                    " failed polls in a row");
             result.backed_off = true;
-            on_result_(std::move(result));
+            keep(std::move(result));
         } else {
             std::optional<DevicePollResult> result;
             if (device.profile.trigger && !s.awaiting_result) {
@@ -222,7 +244,7 @@ void ModbusBus::run() {
                 ++stats_.polls;
                 if (!result->ok) ++stats_.failures;
             }
-            on_result_(std::move(*result));
+            keep(std::move(*result));
         }
 
         // Fixed-rate schedule: the next cycle starts one period after this cycle's slot.
@@ -231,6 +253,7 @@ void ModbusBus::run() {
         if (s.slot < Clock::now()) s.slot = Clock::now() + device.poll_period;
         s.next_due = s.slot;
     }
+    hand_over();
 }
 
 bool ModbusBus::apply_serial_options(const RtuEndpoint& rtu, std::string& error) {

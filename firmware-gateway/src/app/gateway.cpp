@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <csignal>
 #include <filesystem>
+#include <mutex>
 
 #include "core/fill_level.hpp"
 #include "core/log.hpp"
@@ -193,11 +194,30 @@ SampleQuality sample_quality(const drivers::DeviceSample& sample,
 }  // namespace
 
 drivers::SampleHandler Gateway::post_samples_to(std::vector<std::size_t> device_indices) {
-    // Runs on the source's thread: translate the source-local index and hand over.
-    return [this, device_indices = std::move(device_indices)](drivers::DeviceSample sample) {
+    // Runs on the source's thread: translate the source-local index and queue the sample. Only
+    // the first sample into an empty queue posts a drain, so a burst of samples (a bus polls
+    // the devices due at one moment back to back) wakes the main loop once.
+    struct Inbox {
+        std::mutex mutex;
+        std::vector<std::pair<std::size_t, drivers::DeviceSample>> samples;
+    };
+    auto inbox = std::make_shared<Inbox>();
+    return [this, inbox, device_indices = std::move(device_indices)](drivers::DeviceSample sample) {
         const std::size_t device_index = device_indices.at(sample.device_index);
-        asio::post(io_, [this, device_index, sample = std::move(sample)]() mutable {
-            on_sample(device_index, std::move(sample));
+        bool first = false;
+        {
+            std::lock_guard lock(inbox->mutex);
+            first = inbox->samples.empty();
+            inbox->samples.emplace_back(device_index, std::move(sample));
+        }
+        if (!first) return;
+        asio::post(io_, [this, inbox] {
+            std::vector<std::pair<std::size_t, drivers::DeviceSample>> batch;
+            {
+                std::lock_guard lock(inbox->mutex);
+                batch.swap(inbox->samples);
+            }
+            for (auto& [index, queued] : batch) on_sample(index, std::move(queued));
         });
     };
 }
