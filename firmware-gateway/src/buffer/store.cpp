@@ -468,7 +468,9 @@ CommitResult Store::commit(CommitBatch batch) {
                 save_counter("last_eviction_event_seq", last_eviction_event_seq_);
             }
         }
-        save_counter("last_seq", last_seq_);
+        // Only when a message was stored: an unchanged counter still rewrites its page, one
+        // page per flush for nothing.
+        if (last_seq_ != std::get<0>(saved)) save_counter("last_seq", last_seq_);
         exec("COMMIT");
         tx.done = true;
         result.evicted = evicted;
