@@ -2,6 +2,7 @@
 #include "drivers/iio/iio_source.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,7 +148,10 @@ IioSource::~IioSource() {
 }
 
 void IioSource::start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "towngw-iio");
+        run();
+    });
 }
 
 void IioSource::stop() {

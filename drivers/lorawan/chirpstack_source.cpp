@@ -2,6 +2,7 @@
 #include "drivers/lorawan/chirpstack_source.hpp"
 
 #include <mqtt/async_client.h>
+#include <pthread.h>
 
 #include <algorithm>
 
@@ -92,7 +93,10 @@ std::vector<std::string> ChirpstackSource::topic_filters() const {
 }
 
 void ChirpstackSource::start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "towngw-lorawan");
+        run();
+    });
 }
 
 void ChirpstackSource::stop() {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,7 +107,10 @@ ModbusBus::~ModbusBus() {
 
 void ModbusBus::start() {
     started_at_ = Clock::now();
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "towngw-bus");  // visible in top -H, ps -L
+        run();
+    });
 }
 
 void ModbusBus::stop() {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "buffer/store_worker.hpp"
 
+#include <pthread.h>
+
 #include <future>
 
 namespace gw {
@@ -13,7 +15,10 @@ StoreWorker::StoreWorker(const std::string& path, const StoreOptions& options,
       open_report_(store_->open_report()),
       results_(std::move(results)),
       work_(asio::make_work_guard(db_context_)),
-      thread_([this] { db_context_.run(); }) {}
+      thread_([this] {
+          pthread_setname_np(pthread_self(), "towngw-store");
+          db_context_.run();
+      }) {}
 
 StoreWorker::~StoreWorker() {
     stop();
