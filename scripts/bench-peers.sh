@@ -275,6 +275,9 @@ sched_ns() { # run time of the live threads in ns (finer than clock ticks; misse
   cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# PSS and the private part (USS) from smaps_rollup: what the process costs beyond shared pages.
+pss_kib() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+uss_kib() { awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 write_bytes() { awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
 sim_requests() { # requests served by all simulators, from their stats files (written every second)
   local f total=0 r
@@ -483,6 +486,8 @@ measure() {
   t1=$(now); c1=$(cpu_ticks "$pid") || c1=""; s1=$(sched_ns "$pid"); w1=$(write_bytes "$pid"); r1=$(sim_requests)
   hwm=$(status_kib "$pid" VmHWM)
   rss=$(status_kib "$pid" VmRSS)
+  pss=$(pss_kib "$pid")
+  uss=$(uss_kib "$pid")
   if [[ -z $c1 ]] || ! alive "$pid"; then
     skip "$name" "$version" "$n" "died during the measurement: $(tail -n1 "$logf")"
     stop_tracked "$pid"
@@ -508,7 +513,7 @@ measure() {
     vmrss_mib="$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" \
     write_bytes_per_poll="$wpp" messages_per_s="$mps" expected_messages_per_s="$n" \
     polls_ok="$ok" polls="$polls" cpu_ms="$cpu_ms" schedstat_cpu_ms="$sched_ms" write_bytes=$((w1 - w0)) \
-    sim_requests_per_s="$sim_rps" vmhwm_kib="$hwm" vmrss_kib="$rss"
+    sim_requests_per_s="$sim_rps" vmhwm_kib="$hwm" vmrss_kib="$rss" pss_kib="${pss:-0}" uss_kib="${uss:-0}"
   table_rows+=("$(printf '%-9s %-10s %7s %12s %13s %10.1f %10.1f %12s %9s %10s  %s' "$name" "${version%% *}" "$n" \
     "$per_poll" "$sched_per_poll" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" \
     "$wpp" "$mps" "$sim_rps" "$status")")

@@ -8,7 +8,8 @@
 #   3. backlog drain: scripts/bench-drain.sh (100,000 messages)
 #   4. RTU bus: towngw-bench-bus --case 9600:0:10 (10 slaves, timing-faithful 9600 8N1 line)
 #   5. start-up: towngw-bench startup, 1000 sensors, exec -> retained birth message
-#   6. peers: scripts/bench-peers.sh --json FILE if it exists, merged; else "peers: skipped"
+#   6. peers: scripts/bench-peers.sh --sensors 20,200 --json FILE if it exists, merged; else
+#      "peers: skipped"
 # then prints one table (median, range, spread, issue #5 targets PASS/MISS) and writes
 # bench/results/bench-<UTC date-time>.json. It measures; a slow machine or a missed target never
 # makes it fail (exit 0 unless the build or the report itself fails).
@@ -21,7 +22,8 @@
 #   TOWNGW_BENCH_MEASURE_S=60, TOWNGW_BENCH_HOTPATH_REPEATS=3, TOWNGW_BENCH_HOTPATH_S=120,
 #   TOWNGW_BENCH_DRAIN_N=100000, TOWNGW_BENCH_DRAIN_REPEATS=3, TOWNGW_BENCH_BUS_S=15,
 #   TOWNGW_BENCH_BUS_REPEATS=3, TOWNGW_BENCH_STARTUP_N=1000, TOWNGW_BENCH_STARTUP_REPEATS=5,
-#   TOWNGW_BENCH_PEERS_TIMEOUT=600, TOWNGW_BENCH_BUILD=build-bench, TOWNGW_BENCH_KEEP=1 (keep
+#   TOWNGW_BENCH_PEERS_TIMEOUT=600, TOWNGW_BENCH_PEERS_N=20,200 (peers' sensor counts),
+#   TOWNGW_BENCH_BUILD=build-bench, TOWNGW_BENCH_KEEP=1 (keep
 #   the scratch directory with every log), TOWNGW_BENCH_REVISION=TEXT (what to record as the
 #   revision when the tree is not a git checkout, e.g. an exported snapshot).
 # Everything runs on 127.0.0.1; every process is stopped by its PID.
@@ -39,10 +41,12 @@ if [[ $quick == 1 ]]; then
   mode=quick
   d_steady_n="20 200" d_repeats=1 d_warmup=5 d_measure=20 d_hot_repeats=1 d_hot_s=60
   d_drain_n=20000 d_drain_repeats=1 d_bus_s=5 d_bus_repeats=1 d_startup_repeats=3
+  d_peers_n=20
 else
   mode=full
   d_steady_n="20 200 1000" d_repeats=3 d_warmup=15 d_measure=60 d_hot_repeats=3 d_hot_s=120
   d_drain_n=100000 d_drain_repeats=3 d_bus_s=15 d_bus_repeats=3 d_startup_repeats=5
+  d_peers_n=20,200
 fi
 only=${TOWNGW_BENCH_ONLY:-steady hotpath drain bus startup peers}
 steady_n=${TOWNGW_BENCH_STEADY_N:-$d_steady_n}
@@ -59,6 +63,7 @@ bus_repeats=${TOWNGW_BENCH_BUS_REPEATS:-$d_bus_repeats}
 startup_n=${TOWNGW_BENCH_STARTUP_N:-1000}
 startup_repeats=${TOWNGW_BENCH_STARTUP_REPEATS:-$d_startup_repeats}
 peers_timeout=${TOWNGW_BENCH_PEERS_TIMEOUT:-600}
+peers_n=${TOWNGW_BENCH_PEERS_N:-$d_peers_n}
 build_dir=${TOWNGW_BENCH_BUILD:-build-bench}
 [[ $build_dir == /* ]] || build_dir=$root/$build_dir
 bin=$build_dir/bin
@@ -215,9 +220,9 @@ fi
 if wants peers; then
   peers=$root/scripts/bench-peers.sh
   if [[ -f $peers ]]; then
-    log "peers: running scripts/bench-peers.sh --json (at most ${peers_timeout} s)"
+    log "peers: running scripts/bench-peers.sh --sensors $peers_n --json (at most ${peers_timeout} s)"
     if run_step peers env TOWNGW_BENCH_BUILD="$build_dir" timeout "$peers_timeout" bash "$peers" \
-      --json "$tmp/peers.json" && [[ -s $tmp/peers.json ]]; then
+      --sensors "$peers_n" --json "$tmp/peers.json" && [[ -s $tmp/peers.json ]]; then
       report_args+=(--peers "$tmp/peers.json")
     else
       report_args+=(--peers-skipped "scripts/bench-peers.sh failed or wrote no JSON; see its log")

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "drivers/lorawan/chirpstack_event.hpp"
+#include "drivers/paho_support.hpp"
 
 namespace gw::lorawan {
 
@@ -17,18 +18,6 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kMaxSleep = std::chrono::minutes(10);
 constexpr auto kDisconnectTimeout = std::chrono::milliseconds(500);
 }  // namespace
-
-/// Paho calls this on its own thread when an asynchronous operation completes.
-class ChirpstackSource::Listener final : public mqtt::iaction_listener {
-public:
-    using Callback = std::function<void(const mqtt::token&, bool ok)>;
-    explicit Listener(Callback callback) : callback_(std::move(callback)) {}
-    void on_success(const mqtt::token& token) override { callback_(token, true); }
-    void on_failure(const mqtt::token& token) override { callback_(token, false); }
-
-private:
-    Callback callback_;
-};
 
 ChirpstackSource::ChirpstackSource(ChirpstackBroker broker, std::vector<LorawanDevice> devices,
                                    drivers::SampleHandler on_sample, LogHandler log,
@@ -49,6 +38,7 @@ ChirpstackSource::ChirpstackSource(ChirpstackBroker broker, std::vector<LorawanD
     }
 
     // nullptr persistence = MQTTCLIENT_PERSISTENCE_NONE: nothing of this client touches disk.
+    paho::init_library_once();
     client_ = std::make_unique<mqtt::async_client>(
         broker_.uri, broker_.client_id, static_cast<mqtt::iclient_persistence*>(nullptr));
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config/config_loader.hpp"
+#include "drivers/paho_support.hpp"
 #include "towngw/version.hpp"
 
 namespace {
@@ -368,6 +369,7 @@ int cmd_watch(const std::vector<std::string>& args) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::mutex print_mutex;
+    gw::paho::init_library_once();
     mqtt::async_client client(broker, "towngw-watch-" + std::to_string(::getpid()),
                               static_cast<mqtt::iclient_persistence*>(nullptr));
     client.set_message_callback([&](mqtt::const_message_ptr m) {

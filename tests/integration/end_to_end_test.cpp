@@ -12,8 +12,10 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <csignal>
+#include <ctime>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "demo_rig.hpp"
 
@@ -25,6 +27,16 @@ using nlohmann::json;
 namespace {
 
 constexpr int kExitConfig = 78;  // EX_CONFIG
+
+/// "2026-11-28T00:01:00Z" for a whole second in Unix ms (the messages' window_start format).
+std::string utc_text(std::int64_t unix_ms) {
+    const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
 
 /// Fill level in % for a distance in mm, as configured for bin1 (empty 1200 mm, full 300 mm).
 double fill_percent(double distance_mm) {
@@ -627,5 +639,69 @@ TEST_CASE("a silent device is published as comm_error windows, not as silence",
         INFO(device.dump());
         CHECK_FALSE(device.value("online", true));
         CHECK_FALSE(device.value("last_error", "").empty());
+    }
+}
+
+TEST_CASE(
+    "a window open across a restart is published once, with the samples from before and "
+    "after it",
+    "[integration][e2e][outbox]") {
+    constexpr int kWindow = 10;         // s
+    constexpr int kPollMs = 500;        // 20 samples per window
+    constexpr int kStopIntoWindow = 6;  // s into the window: ~12 samples before the stop
+    RigOptions options;
+    options.window_s = kWindow;
+    options.poll_ms = kPollMs;
+    DemoRig rig("resume", options);
+    rig.start_gateway();
+    REQUIRE(rig.wait_for_windows(1, 30s));
+
+    // The window to interrupt: the next whole one, so every sensor polls from its start.
+    using Clock = std::chrono::system_clock;
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+            .count();
+    const std::int64_t window_ms = kWindow * 1000;
+    const std::int64_t start_ms = (now_ms / window_ms + 1) * window_ms;
+    // Waiting for a moment on the wall clock (the condition), not for something to happen.
+    std::this_thread::sleep_until(
+        Clock::time_point(std::chrono::milliseconds(start_ms + kStopIntoWindow * 1000)));
+    rig.gateway().process().signal(SIGTERM);  // a stop stores every open window's state
+    const auto st = rig.gateway().process().wait_exit(10s);
+    REQUIRE(st);
+    REQUIRE(st->exited_with(0));
+    const auto restart_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+            .count();
+    rig.start_gateway();
+
+    const std::string window_start = utc_text(start_ms);
+    auto of_window = [&](const MessageList& all) {
+        std::map<std::string, std::set<std::int64_t>> seqs;  // sensor -> seqs
+        for (const auto& m : all)
+            if (is_data(m) && m.json && m.json->value("window_start", "") == window_start)
+                seqs[sensor_of(m)].insert(seq_of(m));
+        return seqs;
+    };
+    REQUIRE(rig.collector().wait_for(
+        [&](const MessageList& all) { return of_window(all).size() == demo_sensors().size(); },
+        30s));
+
+    // After the restart a sensor can have been polled at most this often in that window.
+    const auto after_restart_max = (start_ms + window_ms - restart_ms) / kPollMs + 1;
+    const auto all = rig.collector().messages();
+    for (const auto& [sensor, seqs] : of_window(all)) {
+        INFO("sensor " << sensor << ", window " << window_start);
+        CHECK(seqs.size() == 1);  // published once, not once per run
+        for (const auto& m : all) {
+            if (!is_data(m) || sensor_of(m) != sensor || !m.json ||
+                m.json->value("window_start", "") != window_start)
+                continue;
+            const auto count = m.json->value("count", 0) + m.json->value("failed", 0);
+            INFO(m.payload << "\nat most " << after_restart_max << " samples after the restart");
+            // The samples from before the stop are in it: more than the restart alone allows.
+            CHECK(count > after_restart_max + 3);
+            CHECK(count <= kWindow * 1000 / kPollMs + 1);
+        }
     }
 }

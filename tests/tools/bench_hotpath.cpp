@@ -9,18 +9,20 @@
 // outbox, WAL, synchronous=FULL by default). The glue between them replicates
 // Gateway::on_sample, Gateway::on_tick, Gateway::window_commit and the flush timer (those are
 // private to gw::Gateway): per simulated second every sensor gets one reading, then the
-// one-second tick closes due windows (committed at once, as the gateway does) and the flush
-// commits the second's raw readings in one transaction.
+// one-second tick closes due windows (committed at once, as the gateway does) and every flush
+// interval the state of the open windows is committed in one transaction.
 //
 // Time is simulated (1 Hz polls, wall-clock aligned windows), so a run of S sensors × T seconds is
 // deterministic. The measured part runs inside towngw_hotpath_measured(); a callgrind run with
 // --toggle-collect=towngw_hotpath_measured counts only it (the warm-up, which fills the first
 // window and the store's pages, is not counted). Each stage is a separate non-inlined function
-// (hot_decode, hot_handoff, hot_on_sample, hot_close_windows, hot_window_message, hot_commit), so
+// (hot_decode, hot_handoff, hot_on_sample, hot_close_windows, hot_window_message,
+// hot_store_open_windows, hot_commit), so
 // callgrind_annotate --inclusive=yes shows where the instructions go.
 //
 //   towngw-bench-hotpath [--sensors 200] [--seconds 120] [--warmup-seconds 60]
-//                        [--window-s 60] [--db PATH] [--synchronous full|normal] [--out FILE]
+//                        [--window-s 60] [--flush-s 5] [--db PATH] [--synchronous full|normal]
+//                        [--out FILE]
 //                        [--io-accounting]
 //   towngw-bench-hotpath --summarise-callgrind ANNOTATE.txt --run RUN.json --out FILE
 //
@@ -68,7 +70,7 @@ constexpr const char* kUsage =
     "usage: towngw-bench-hotpath [--sensors N (200)] [--seconds T (120)] [--warmup-seconds W "
     "(60)]\n"
     "                            [--window-s S (60)] [--db PATH] [--synchronous full|normal]\n"
-    "                            [--out FILE] [--io-accounting]\n"
+    "                            [--flush-s F (5)] [--out FILE] [--io-accounting]\n"
     "       towngw-bench-hotpath --summarise-callgrind ANNOTATE.txt --run RUN.json --out FILE\n";
 
 /// Window close grace of the gateway (gateway.cpp kCloseGrace).
@@ -81,6 +83,7 @@ struct Sensor {
     gw::WindowAggregator window;
     gw::StuckDetector stuck;
     std::optional<gw::Reading> last;
+    std::uint64_t stored_version{0};
 };
 
 struct State {
@@ -95,6 +98,7 @@ struct State {
     gw::Store* store{nullptr};
     std::int64_t epoch_ms{0};  ///< simulated wall clock at t = 0 (a window boundary)
     std::int64_t mono_base_ms{1'000'000};
+    int flush_s{5};  ///< storage.flush_interval_ms / 1000 (the daemon's default: 5 s)
     std::uint64_t readings{0};
     std::uint64_t windows{0};
     std::uint64_t commits{0};
@@ -133,7 +137,8 @@ __attribute__((noinline)) gw::drivers::DeviceSample hot_decode(const State& st, 
     return sample;
 }
 
-/// Gateway::on_sample for one sensor per device: Reading, StoredReading, window.
+/// Gateway::on_sample for one sensor per device: Reading, window (the clock is trusted, so no
+/// raw reading is kept: the window's state is stored at the flush).
 __attribute__((noinline)) void hot_on_sample(State& st, std::size_t device_index,
                                              gw::drivers::DeviceSample result) {
     Sensor& sensor = st.sensors[device_index];
@@ -151,17 +156,6 @@ __attribute__((noinline)) void hot_on_sample(State& st, std::size_t device_index
     if (reading.quality == gw::SampleQuality::Good && sensor.stuck.observe(point.raw))
         reading.quality = gw::SampleQuality::Stuck;
     sensor.last = reading;
-
-    gw::StoredReading stored;
-    stored.sensor = sensor.id;
-    stored.boot_id = st.boot_id;
-    stored.mono_ms = reading.mono_ms;
-    stored.wall_ms = gw::unix_ms(reading.sampled_at);
-    stored.clock = reading.clock;
-    stored.raw = reading.raw;
-    stored.value = reading.value;
-    stored.quality = reading.quality;
-    st.pending.readings.push_back(std::move(stored));
     // A sample of a later window closes the open one (the tick normally did that already).
     if (auto window = sensor.window.add(reading)) ++st.windows;
     ++st.readings;
@@ -232,6 +226,18 @@ __attribute__((noinline)) void hot_commit(State& st) {
     ++st.commits;
 }
 
+/// Gateway::store_open_windows: the state of every open window that changed since the last flush.
+__attribute__((noinline)) void hot_store_open_windows(State& st) {
+    for (auto& sensor : st.sensors) {
+        const auto version = sensor.window.version();
+        if (version == sensor.stored_version) continue;
+        sensor.stored_version = version;
+        const auto& open = sensor.window.open_window();
+        if (!open || open->empty()) continue;
+        st.pending.open_windows.push_back({sensor.id, sensor.window.window_ms(), *open});
+    }
+}
+
 /// Gateway::on_tick: close every window that is due, commit them at once.
 __attribute__((noinline)) void hot_close_windows(State& st, std::int64_t now_ms) {
     const auto now =
@@ -267,7 +273,10 @@ void run_seconds(State& st, std::int64_t from, std::int64_t to) {
                                        word_for(static_cast<std::size_t>(i), s)));
         }
         hot_close_windows(st, second_ms + 1000 + kCloseGraceMs);
-        hot_commit(st);  // the flush timer
+        if ((s + 1) % st.flush_s == 0) {  // the flush timer
+            hot_store_open_windows(st);
+            hot_commit(st);
+        }
     }
 }
 
@@ -299,7 +308,7 @@ json bytes_summary(std::vector<std::uint64_t> v) {
             {"mean", static_cast<double>(sum) / static_cast<double>(v.size())}};
 }
 
-int run(int sensors, int seconds, int warmup, int window_s, std::string db,
+int run(int sensors, int seconds, int warmup, int window_s, int flush_s, std::string db,
         const std::string& synchronous, const std::string& out, bool io_accounting) {
     std::filesystem::path scratch;
     if (db.empty()) {
@@ -318,6 +327,7 @@ int run(int sensors, int seconds, int warmup, int window_s, std::string db,
     }
 
     State st;
+    st.flush_s = flush_s;
     st.spec.name = "distance";
     st.spec.table = gw::modbus::RegisterTable::Holding;
     st.spec.address = 0;
@@ -364,6 +374,7 @@ int run(int sensors, int seconds, int warmup, int window_s, std::string db,
         {"simulated_seconds", seconds},
         {"warmup_seconds", warmup},
         {"window_s", window_s},
+        {"flush_s", flush_s},
         {"readings", readings},
         {"windows", st.windows - windows0},
         {"commits", st.commits - commits0},
@@ -423,6 +434,7 @@ int summarise(const std::string& annotate_path, const std::string& run_path,
         {"window_add", "gw::WindowAggregator::add("},
         {"close_windows", "hot_close_windows("},
         {"window_message", "hot_window_message("},
+        {"store_open_windows", "hot_store_open_windows("},
         {"commit", "hot_commit("},
         {"store_commit", "gw::Store::commit("},
         {"sqlite3_step", ":sqlite3_step "},
@@ -471,6 +483,7 @@ int main(int argc, char** argv) {
     int seconds = 120;
     int warmup = 60;
     int window_s = 60;
+    int flush_s = 5;
     std::string db;
     std::string synchronous = "full";
     std::string out;
@@ -492,6 +505,8 @@ int main(int argc, char** argv) {
                 warmup = std::stoi(argv[++i]);
             } else if (arg == "--window-s" && has_value) {
                 window_s = std::stoi(argv[++i]);
+            } else if (arg == "--flush-s" && has_value) {
+                flush_s = std::stoi(argv[++i]);
             } else if (arg == "--db" && has_value) {
                 db = argv[++i];
             } else if (arg == "--synchronous" && has_value) {
@@ -516,12 +531,13 @@ int main(int argc, char** argv) {
             }
             return summarise(annotate, run_path, out);
         }
-        if (sensors < 1 || seconds < 1 || warmup < 0 || window_s < 1 ||
+        if (sensors < 1 || seconds < 1 || warmup < 0 || window_s < 1 || flush_s < 1 ||
             (synchronous != "full" && synchronous != "normal")) {
             std::cerr << kUsage;
             return EX_USAGE;
         }
-        return run(sensors, seconds, warmup, window_s, db, synchronous, out, io_accounting);
+        return run(sensors, seconds, warmup, window_s, flush_s, db, synchronous, out,
+                   io_accounting);
     } catch (const std::exception& e) {
         std::cerr << "towngw-bench-hotpath: " << e.what() << "\n";
         return 1;

@@ -182,6 +182,12 @@ void peer_ratios(const json& peers, const std::vector<json>& steady, json& out) 
                 values(json::array({p}), "cpu_ms_per_poll"));
         add_row("peers", name + ": peak RSS (VmHWM)", "MiB", ns,
                 values(json::array({p}), "vmhwm_kib", 1 / 1024.0));
+        if (p.value("uss_kib", 0.0) > 0) {
+            add_row("peers", name + ": private memory (USS)", "MiB", ns,
+                    values(json::array({p}), "uss_kib", 1 / 1024.0));
+            add_row("peers", name + ": proportional memory (PSS)", "MiB", ns,
+                    values(json::array({p}), "pss_kib", 1 / 1024.0));
+        }
         const json* ours = nullptr;
         for (const auto& s : steady)
             if (s.value("sensors", 0) == n) ours = &s;
@@ -198,6 +204,18 @@ void peer_ratios(const json& peers, const std::vector<json>& steady, json& out) 
         };
         ratio_of("schedstat_cpu_ms_per_poll", "CPU per poll");
         ratio_of("vmhwm_kib", "peak RSS");
+        // Ours are measured once at the end of the run (memory_at_end), theirs likewise.
+        const json memory = ours->value("memory_at_end", json::object());
+        for (const auto& [key, label] :
+             {std::pair<std::string, std::string>{"uss_kib", "private memory (USS)"},
+              {"pss_kib", "proportional memory (PSS)"}}) {
+            const std::string mine_key = key == "uss_kib" ? "private_kib" : key;
+            const double theirs = p.value(key, 0.0), mine = memory.value(mine_key, 0.0);
+            if (theirs > 0 && mine > 0) {
+                ratio[key + "_peer_over_towngwd"] = theirs / mine;
+                add_row("peers", "  " + name + " / towngwd, " + label, "x", ns, {theirs / mine});
+            }
+        }
         out.push_back(ratio);
     }
 }
@@ -296,9 +314,25 @@ int main(int argc, char** argv) {
                     {s.value("vmhwm_kib", 0.0) / 1024.0}, t(Target::Kind::AtMost, 8.0, "<= 8"));
             add_row("steady", "final RSS (VmRSS)", "MiB", ns,
                     {s.value("vmrss_last_kib", 0.0) / 1024.0});
+            const json memory = s.value("memory_at_end", json::object());
+            if (!memory.empty()) {
+                add_row("steady", "  of which shared libraries (file-backed)", "MiB", ns,
+                        {memory.value("shared_libraries_kib", 0.0) / 1024.0});
+                add_row("steady", "  of which towngwd's own code", "MiB", ns,
+                        {memory.value("own_code_kib", 0.0) / 1024.0});
+                add_row("steady", "  of which heap, stacks, relocations", "MiB", ns,
+                        {memory.value("anonymous_kib", 0.0) / 1024.0});
+                add_row("steady", "  private to towngwd (USS)", "MiB", ns,
+                        {memory.value("private_kib", 0.0) / 1024.0});
+                add_row("steady", "  proportional (PSS)", "MiB", ns,
+                        {memory.value("pss_kib", 0.0) / 1024.0});
+            }
             add_row("steady", "RSS growth over all intervals", "KiB", ns,
-                    {s.value("vmrss_growth_total_kib", 0.0)},
-                    t(Target::Kind::AtMost, 256.0, "<= 256 (flat)"));
+                    {s.value("vmrss_growth_total_kib", 0.0)});
+            if (s.contains("vmrss_growth_after_first_interval_kib"))
+                add_row("steady", "RSS growth after the first interval", "KiB", ns,
+                        {s.value("vmrss_growth_after_first_interval_kib", 0.0)},
+                        t(Target::Kind::AtMost, 256.0, "<= 256 (flat)"));
             add_row("steady", "  RSS growth per interval", "KiB", ns,
                     values(runs, "vmrss_growth_kib"));
             add_row("steady", "disk bytes written per poll", "B", ns,

@@ -26,9 +26,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -57,7 +59,9 @@ constexpr int kUnitsPerSim = 200;  // Modbus TCP unit ids 248-254 are reserved
 constexpr const char* kUsage =
     "usage: towngw-bench steady  --sensors N [--warmup-s S (15)] [--measure-s S (60)]\n"
     "                            [--repeats R (3)] --out FILE\n"
-    "       towngw-bench startup --sensors N [--repeats R (5)] --out FILE\n";
+    "       towngw-bench startup --sensors N [--repeats R (5)] --out FILE\n"
+    "  both: [--set /json/pointer=VALUE]... passed on to towngwd (e.g. "
+    "/storage/flush_interval_ms)\n";
 
 // --- /proc sampling ---------------------------------------------------------------------------
 
@@ -123,6 +127,55 @@ std::uint64_t field_of(const std::string& path, const std::string& key) {
         }
     }
     return 0;
+}
+
+/// Where the resident pages are (/proc/PID/smaps): in shared libraries (file-backed, shared
+/// with every other process that maps them), in towngwd's own code, or anonymous (heap, thread
+/// stacks, relocated data). Also PSS and the private part (USS) from smaps_rollup.
+json memory_breakdown(pid_t pid) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    std::error_code ec;
+    const std::string exe = fs::read_symlink(base + "/exe", ec).string();
+    std::map<std::string, std::uint64_t> by_file;
+    std::uint64_t libraries = 0, binary = 0, anonymous = 0;
+    std::ifstream in(base + "/smaps");
+    std::string line, mapping;
+    while (std::getline(in, line)) {
+        // A mapping header starts with "start-end perms offset dev inode [path]".
+        const auto dash = line.find('-');
+        if (dash != std::string::npos && dash > 0 && line.find(':') > dash &&
+            std::isxdigit(static_cast<unsigned char>(line[0])) != 0 && line.rfind("Rss:", 0) != 0) {
+            std::istringstream fields(line);
+            std::string range, perms, offset, dev, inode;
+            fields >> range >> perms >> offset >> dev >> inode;
+            std::getline(fields >> std::ws, mapping);
+            continue;
+        }
+        if (line.rfind("Rss:", 0) != 0) continue;
+        std::uint64_t kib = 0;
+        std::istringstream(line.substr(4)) >> kib;
+        if (mapping.empty() || mapping[0] == '[') {
+            anonymous += kib;
+        } else if (mapping == exe) {
+            binary += kib;
+        } else {
+            libraries += kib;
+            by_file[fs::path(mapping).filename().string()] += kib;
+        }
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> files(by_file.begin(), by_file.end());
+    std::sort(files.begin(), files.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    json top = json::object();
+    for (std::size_t i = 0; i < files.size() && i < 8; ++i) top[files[i].first] = files[i].second;
+    const std::string rollup = base + "/smaps_rollup";
+    return {{"rss_kib", field_of(rollup, "Rss")},
+            {"pss_kib", field_of(rollup, "Pss")},
+            {"private_kib", field_of(rollup, "Private_Clean") + field_of(rollup, "Private_Dirty")},
+            {"shared_libraries_kib", libraries},
+            {"own_code_kib", binary},
+            {"anonymous_kib", anonymous},
+            {"largest_libraries_kib", top}};
 }
 
 ProcSample sample_proc(pid_t pid) {
@@ -309,9 +362,16 @@ void log_line(const std::string& text) {
     std::cerr << "towngw-bench: " << text << std::endl;
 }
 
+/// `--set POINTER=VALUE` given to towngw-bench, passed on to every towngwd it starts.
+std::vector<Override> g_overrides;
+
 GatewayOptions gateway_options(const fs::path& config) {
     GatewayOptions opts;
-    opts.towngwd_bin = TOWNGWD_BIN;
+    opts.overrides = g_overrides;
+    // TOWNGW_BENCH_TOWNGWD: run another binary or a wrapper script instead (profiling, e.g.
+    // `heaptrack -o FILE towngwd "$@"`; the numbers are then the wrapper's, not the daemon's).
+    const char* other = std::getenv("TOWNGW_BENCH_TOWNGWD");
+    opts.towngwd_bin = other != nullptr && *other != '\0' ? other : TOWNGWD_BIN;
     opts.config = config;
     opts.log_level = "info";  // the daemon's default; nothing is logged per poll at info
     return opts;
@@ -425,6 +485,9 @@ json steady_run(int sensors, std::chrono::seconds warmup, std::chrono::seconds m
     auto sims_a = sims_cpu_ticks(fleet);
     auto log_a = file_size_or_0(gw_dir / "towngwd.log");
     json results = json::array();
+    // RSS once the first interval is over: by then the first windows have closed, been stored
+    // and published, and SQLite's page cache holds the hot pages ("after warm-up").
+    std::uint64_t after_first_kib = 0;
     for (int k = 1; k <= intervals; ++k) {
         json rss_series = json::array();
         const auto end = a.at + measure;
@@ -453,6 +516,7 @@ json steady_run(int sensors, std::chrono::seconds warmup, std::chrono::seconds m
             static_cast<unsigned long long>(r["published"].get<std::uint64_t>()));
         log_line(line);
         results.push_back(std::move(r));
+        if (k == 1) after_first_kib = b.rss_kib;
         if (k == intervals) {
             a = b;  // the last sample closes the run
             break;
@@ -462,6 +526,8 @@ json steady_run(int sensors, std::chrono::seconds warmup, std::chrono::seconds m
         sims_a = sims_cpu_ticks(fleet);
         log_a = log_b;
     }
+    const json memory = memory_breakdown(pid);
+    log_line("  memory: " + memory.dump());
     const auto db_bytes = file_size_or_0(gw.storage_path());
     const auto wal_bytes = file_size_or_0(gw.storage_path().string() + "-wal");
     const auto stop_started = SteadyClock::now();
@@ -477,6 +543,10 @@ json steady_run(int sensors, std::chrono::seconds warmup, std::chrono::seconds m
             {"vmrss_last_kib", a.rss_kib},
             {"vmrss_growth_total_kib",
              static_cast<std::int64_t>(a.rss_kib) - static_cast<std::int64_t>(first.rss_kib)},
+            {"vmrss_after_first_interval_kib", after_first_kib},
+            {"vmrss_growth_after_first_interval_kib",
+             static_cast<std::int64_t>(a.rss_kib) - static_cast<std::int64_t>(after_first_kib)},
+            {"memory_at_end", memory},
             {"measured_total_s", std::chrono::duration<double>(a.at - first.at).count()},
             {"db_bytes_end", db_bytes},
             {"wal_bytes_end", wal_bytes},
@@ -575,6 +645,15 @@ int main(int argc, char** argv) {
                 repeats = std::stoi(argv[++i]);
             } else if (arg == "--out" && has_value) {
                 out = argv[++i];
+            } else if (arg == "--set" && has_value) {
+                const std::string assignment = argv[++i];
+                const auto eq = assignment.find('=');
+                if (eq == std::string::npos || assignment.empty() || assignment[0] != '/') {
+                    std::cerr << "towngw-bench: --set wants /json/pointer=VALUE, got \""
+                              << assignment << "\"\n";
+                    return 64;
+                }
+                g_overrides.emplace_back(assignment.substr(0, eq), assignment.substr(eq + 1));
             } else {
                 std::cerr << "towngw-bench: bad argument \"" << arg << "\"\n" << kUsage;
                 return 64;
@@ -599,6 +678,8 @@ int main(int argc, char** argv) {
         } else {
             doc["runs"] = startup_runs(sensors, repeats);
         }
+        doc["overrides"] = json::object();
+        for (const auto& [pointer, value] : g_overrides) doc["overrides"][pointer] = value;
         std::ofstream(out) << doc.dump(2) << "\n";
     } catch (const std::exception& e) {
         std::cerr << "towngw-bench: " << e.what() << "\n";

@@ -64,7 +64,8 @@ StoreOptions options(std::uint64_t max_bytes = 128u << 20,
 
 }  // namespace
 
-TEST_CASE("store: commit assigns consecutive seqs and peek returns them in order", "[unit][store]") {
+TEST_CASE("store: commit assigns consecutive seqs and peek returns them in order",
+          "[unit][store]") {
     Store store(":memory:", options());
     auto result = store.commit(events(3));
     CHECK(result.seqs == std::vector<std::uint64_t>{1, 2, 3});
@@ -82,7 +83,8 @@ TEST_CASE("store: commit assigns consecutive seqs and peek returns them in order
     CHECK(store.peek(0, UINT64_MAX, 2).size() == 2);
 }
 
-TEST_CASE("store: ack deletes only what was acknowledged and repeats are harmless", "[unit][store]") {
+TEST_CASE("store: ack deletes only what was acknowledged and repeats are harmless",
+          "[unit][store]") {
     Store store(":memory:", options());
     store.commit(events(4));
     store.ack({1, 3});
@@ -325,4 +327,99 @@ TEST_CASE("store: a database of the previous schema keeps its open readings when
     store.commit(batch);
     CHECK(store.stats().readings == 3);
     CHECK(store.stats().last_seq == 7);
+}
+
+namespace {
+StoredOpenWindow open_window(const std::string& sensor, std::int64_t start_ms, std::uint32_t count,
+                             double sum) {
+    StoredOpenWindow w;
+    w.sensor = sensor;
+    w.window_ms = 60'000;
+    w.window.start_ms = start_ms;
+    w.window.count = count;
+    w.window.failed = 2;
+    w.window.sum = sum;
+    w.window.min = 1.5;
+    w.window.max = 9.25;
+    w.window.last = 4.0;
+    w.window.clock = ClockState::Corrected;
+    w.window.faults[static_cast<std::size_t>(SampleQuality::CommError)] = 1;
+    w.window.faults[static_cast<std::size_t>(SampleQuality::Stuck)] = 1;
+    return w;
+}
+}  // namespace
+
+TEST_CASE("store: an open window's state survives a restart, one row per sensor", "[unit][store]") {
+    TempDir dir;
+    {
+        Store store(dir.db(), options());
+        CommitBatch first;
+        first.open_windows = {open_window("a", 60'000, 3, 12.0), open_window("b", 60'000, 1, 2.0)};
+        store.commit(first);
+        CommitBatch second;  // the next flush replaces a's state
+        second.open_windows = {open_window("a", 60'000, 8, 40.0)};
+        store.commit(second);
+        CHECK(store.stats().open_windows == 2);
+    }
+    Store store(dir.db(), options());
+    const auto loaded = store.load_open_windows();
+    REQUIRE(loaded.size() == 2);
+    CHECK(loaded[0].sensor == "a");
+    CHECK(loaded[0].window_ms == 60'000);
+    CHECK(loaded[0].window.start_ms == 60'000);
+    CHECK(loaded[0].window.count == 8);
+    CHECK(loaded[0].window.failed == 2);
+    CHECK(loaded[0].window.sum == 40.0);
+    CHECK(loaded[0].window.min == 1.5);
+    CHECK(loaded[0].window.max == 9.25);
+    CHECK(loaded[0].window.last == 4.0);
+    CHECK(loaded[0].window.clock == ClockState::Corrected);
+    CHECK(loaded[0].window.faults == open_window("a", 0, 0, 0).window.faults);
+    CHECK(loaded[1].sensor == "b");
+    CHECK(loaded[1].window.count == 1);
+}
+
+TEST_CASE("store: closing a window removes its stored state in the same transaction",
+          "[unit][store]") {
+    Store store(":memory:", options());
+    CommitBatch batch;
+    batch.open_windows = {open_window("a", 60'000, 3, 12.0), open_window("b", 60'000, 3, 9.0)};
+    store.commit(batch);
+
+    // One batch with a's state saved at the flush and a's window closing: never both stored.
+    CommitBatch close;
+    close.open_windows = {open_window("a", 60'000, 5, 20.0)};
+    close.windows.push_back({"a", 120'000, message(0)});
+    store.commit(close);
+    auto left = store.load_open_windows();
+    REQUIRE(left.size() == 1);
+    CHECK(left[0].sensor == "b");
+    CHECK(store.stats().depth == 1);
+
+    // The next window's state is kept by a close of the previous one.
+    CommitBatch next;
+    next.open_windows = {open_window("b", 120'000, 1, 1.0)};
+    next.windows.push_back({"b", 120'000, message(1)});
+    store.commit(next);
+    left = store.load_open_windows();
+    REQUIRE(left.size() == 1);
+    CHECK(left[0].window.start_ms == 120'000);
+}
+
+TEST_CASE("store: saving a window's state drops the re-timed raw readings it aggregated",
+          "[unit][store]") {
+    Store store(":memory:", options());
+    CommitBatch batch;
+    batch.readings = {reading("a", 61'000, ClockState::Corrected),
+                      reading("a", 62'000, ClockState::Held),
+                      reading("b", 61'000, ClockState::Corrected)};
+    store.commit(batch);
+    CommitBatch flush;
+    flush.open_windows = {open_window("a", 60'000, 1, 1.0)};
+    store.commit(flush);
+    // a's corrected reading is in the state now; its held one still waits for the clock; b's
+    // corrected reading is not in any stored state yet.
+    CHECK(store.load_readings(ClockState::Corrected).size() == 1);
+    CHECK(store.load_readings(ClockState::Corrected)[0].sensor == "b");
+    CHECK(store.load_readings(ClockState::Held).size() == 1);
 }

@@ -215,3 +215,65 @@ TEST_CASE("every sample quality has a name and an HJ 212 flag", "[unit][window]"
         CHECK(hj212_flag(quality) == name_flag.second);
     }
 }
+
+TEST_CASE("an open window resumed from its stored state ends as if never interrupted",
+          "[unit][window]") {
+    WindowAggregator before(60s, 1000ms);
+    WindowAggregator uninterrupted(60s, 1000ms);
+    for (int i = 0; i < 20; ++i) {
+        const auto q = i == 7 ? SampleQuality::CommError : SampleQuality::Good;
+        before.add(sample(kMidnight + std::chrono::seconds(i), 5.0 + i, q));
+        uninterrupted.add(sample(kMidnight + std::chrono::seconds(i), 5.0 + i, q));
+    }
+    REQUIRE(before.open_window());
+    const OpenWindow stored = *before.open_window();
+    CHECK(stored.count == 19);
+    CHECK(stored.failed == 1);
+    CHECK_FALSE(stored.empty());
+
+    WindowAggregator after(60s, 1000ms);  // the restarted daemon
+    const auto version = after.version();
+    REQUIRE(after.restore(stored));
+    CHECK(after.version() != version);
+    CHECK_FALSE(after.restore(stored));  // a window is already open
+    for (int i = 20; i < 60; ++i) {
+        after.add(sample(kMidnight + std::chrono::seconds(i), 5.0 + i));
+        uninterrupted.add(sample(kMidnight + std::chrono::seconds(i), 5.0 + i));
+    }
+    const auto resumed = after.close_due(kMidnight + 60s);
+    const auto expected = uninterrupted.close_due(kMidnight + 60s);
+    REQUIRE(resumed);
+    REQUIRE(expected);
+    CHECK(resumed->count == expected->count);
+    CHECK(resumed->failed == expected->failed);
+    CHECK(*resumed->min == *expected->min);
+    CHECK(*resumed->max == *expected->max);
+    CHECK(*resumed->mean == Approx(*expected->mean));
+    CHECK(*resumed->last == *expected->last);
+    CHECK(resumed->faults == expected->faults);
+    CHECK(resumed->quality == expected->quality);
+}
+
+TEST_CASE("a stored window of another window length is not resumed", "[unit][window]") {
+    WindowAggregator five_minutes(300s, 1000ms);
+    OpenWindow stored;
+    stored.start_ms = 1795824060000;  // 00:01:00, a 60 s boundary but not a 300 s one
+    stored.count = 3;
+    CHECK_FALSE(five_minutes.restore(stored));
+    CHECK_FALSE(five_minutes.open_window());
+    stored.start_ms = 1795824300000;  // 00:05:00
+    CHECK(five_minutes.restore(stored));
+}
+
+TEST_CASE("the version changes with every sample and window change, not with late ones",
+          "[unit][window]") {
+    WindowAggregator agg(60s, 1000ms);
+    const auto v0 = agg.version();
+    agg.add(sample(kMidnight + 61s, 1.0));
+    const auto v1 = agg.version();
+    CHECK(v1 != v0);
+    agg.add(sample(kMidnight + 10s, 1.0));  // late: dropped
+    CHECK(agg.version() == v1);
+    agg.close_due(kMidnight + 120s);
+    CHECK(agg.version() != v1);
+}

@@ -63,7 +63,9 @@ private:
 
     void send(nlohmann::json response, bool close_after) {
         auto self = shared_from_this();
-        auto text = std::make_shared<std::string>(response.dump() + "\n");
+        auto text = std::make_shared<std::string>(response.dump());
+        text->push_back('\n');
+        response = nullptr;  // the document is no longer needed while the text is written
         asio::async_write(
             socket_, asio::buffer(*text),
             [self, text, close_after](const boost::system::error_code& ec, std::size_t) {

@@ -122,8 +122,27 @@ void Gateway::start() {
 }
 
 void Gateway::recover_open_windows() {
-    // Readings of windows that were open when the daemon stopped (or crashed): replay them so
-    // those windows are completed, not lost and not counted twice.
+    // Windows that were open when the daemon stopped (or crashed) resume from their stored
+    // state, so they are completed, not lost and not counted twice.
+    std::size_t resumed = 0, dropped = 0;
+    for (const auto& stored : store_->load_open_windows_now()) {
+        auto it = sensor_index_.find(stored.sensor);
+        SensorState* state = it == sensor_index_.end() ? nullptr : &sensors_[it->second];
+        if (state != nullptr && stored.window_ms == state->window.window_ms() &&
+            state->window.restore(stored.window)) {
+            state->stored_version = state->window.version();  // already in the database
+            ++resumed;
+        } else {
+            ++dropped;  // sensor no longer configured, or its window length changed
+        }
+    }
+    if (resumed + dropped > 0)
+        GW_LOG_INFO("gateway", "resumed " << resumed << " window(s) open at the last stop"
+                                          << (dropped ? " (" + std::to_string(dropped) +
+                                                            " no longer match the configuration)"
+                                                      : std::string()));
+    // Raw readings of open windows written by version 4 of the schema (before open windows
+    // were stored as state): replay them once.
     std::vector<StoredReading> stored;
     for (ClockState state :
          {ClockState::Synchronised, ClockState::Corrected, ClockState::Unsynchronised}) {
@@ -353,6 +372,15 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
                 fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
         sensors_[sensor_index].last = reading;
 
+        if (clock_state != ClockState::Held) {
+            if (replaying_) {
+                live_during_replay_.push_back(reading);
+                continue;
+            }
+            aggregate(reading);  // persisted as the window's state at the next flush
+            continue;
+        }
+        // The clock is not trusted yet: keep the raw reading until it can be re-timed.
         StoredReading stored;
         stored.sensor = sensor.id;
         stored.boot_id = clock_->boot_id();
@@ -363,13 +391,19 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
         stored.value = reading.value;
         stored.quality = reading.quality;
         pending_.readings.push_back(std::move(stored));
+    }
+}
 
-        if (clock_state == ClockState::Held) continue;  // aggregated once the clock is known
-        if (replaying_) {
-            live_during_replay_.push_back(reading);
-            continue;
-        }
-        aggregate(reading);
+void Gateway::store_open_windows() {
+    for (std::size_t i = 0; i < sensors_.size(); ++i) {
+        SensorState& state = sensors_[i];
+        const auto version = state.window.version();
+        if (version == state.stored_version) continue;
+        state.stored_version = version;
+        const auto& open = state.window.open_window();
+        // An empty window has nothing to lose; a closed one already went out with its message.
+        if (!open || open->empty()) continue;
+        pending_.open_windows.push_back({config_.sensors[i].id, state.window.window_ms(), *open});
     }
 }
 
@@ -457,6 +491,7 @@ void Gateway::schedule_flush() {
     flush_timer_.expires_after(config_.storage.flush_interval);
     flush_timer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || stopping_) return;
+        store_open_windows();
         commit();
         schedule_flush();
     });
@@ -693,6 +728,7 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
           {"rejected_total", stats.rejected_total},
           {"last_seq", stats.last_seq},
           {"open_window_readings", stats.readings},
+          {"open_windows", stats.open_windows},
           {"write_failures", write_failures_},
           {"unstored_dropped", unstored_dropped_}}},
         {"mqtt",
@@ -717,8 +753,8 @@ void Gateway::publish_health() {
         if (!stats.ok() || stopping_) return;
         ordered_json body = message_base();
         body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
-        const nlohmann::json health = health_json(stats.value);
-        for (const auto& [key, value] : health.items()) body[key] = value;
+        nlohmann::json health = health_json(stats.value);
+        for (auto& [key, value] : health.items()) body[key] = std::move(value);
         uplink_->publish_direct(config_.topic_root() + "/health", body.dump(), false);
     });
 }
@@ -770,10 +806,15 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                 if (!sensors_[i].last_error.empty()) entry["error"] = sensors_[i].last_error;
                 entry["updated_at"] = format_rfc3339_utc(unix_ms(last->sampled_at));
             }
-            sensors.push_back(entry);
+            sensors.push_back(std::move(entry));
         }
-        status["sensors"] = sensors;
-        reply({{"ok", true}, {"status", status}});
+        status["sensors"] = std::move(sensors);
+        // Moved, not copied: at 200 sensors the document is ~0.3 MB and every copy of it was
+        // part of the daemon's peak RSS (docs/benchmarks.md, memory).
+        nlohmann::json response = nlohmann::json::object();
+        response["ok"] = true;
+        response["status"] = std::move(status);
+        reply(std::move(response));
     });
 }
 
@@ -786,8 +827,9 @@ void Gateway::stop() {
     health_timer_.cancel();
     // Bus threads finish their current transaction (bounded by the response timeout).
     for (auto& source : sources_) source->stop();
-    // Open windows stay open: their readings are stored and they resume at the next start.
+    // Open windows stay open: their state is stored and they resume at the next start.
     // The database thread runs every queued job before it exits, so this last batch lands.
+    store_open_windows();
     if (!pending_.empty()) {
         store_->async_commit(std::move(pending_), [](Outcome<CommitResult> outcome) {
             if (!outcome.ok()) GW_LOG_ERROR("store", "final commit failed: " << outcome.error);

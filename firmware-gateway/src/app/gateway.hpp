@@ -54,6 +54,7 @@ private:
         StuckDetector stuck;
         std::string last_error;            ///< why the last sample was not good; empty when it was
         bool last_sample_answered{false};  ///< the device answered (point faults are ours to log)
+        std::uint64_t stored_version{0};   ///< window.version() when its state was last stored
     };
     struct DeviceState {
         std::uint64_t polls{0};
@@ -69,6 +70,8 @@ private:
     };
 
     void recover_open_windows();
+    /// Queues the state of every open window that changed since it was last stored.
+    void store_open_windows();
     void build_sources();
     /// Wraps a source's sample handler: translates its device index to ours and posts the
     /// sample onto the io_context.

@@ -7,8 +7,13 @@
 //  - every outbox message gets its gateway-wide `seq` in the transaction that stores it; seqs
 //    are reserved in blocks in a sidecar file, so even a database lost to corruption never
 //    leads to a reused seq;
-//  - a closed window is stored and its raw readings deleted in one transaction: after a crash
-//    a window is either still open (its readings are here) or published, never both;
+//  - open windows are persisted as their running state (count, sum, min, max, last, faults),
+//    one row per sensor rewritten at each flush, not as raw readings: flash wear then depends on
+//    the number of sensors and the flush interval, not on the poll rate. Raw readings are kept
+//    only while the clock is untrusted (held readings, re-timed when it is known);
+//  - a closed window is stored and its open state (and raw readings) deleted in one
+//    transaction: after a crash a window is either still open (its state is here) or
+//    published, never both;
 //  - the database stays under `max_bytes`: the oldest undelivered messages are evicted (and an
 //    eviction event stored), or new messages rejected, as configured; both are counted;
 //  - a database that fails its integrity check at open is moved aside and replaced.
@@ -23,6 +28,7 @@
 
 #include "config/config.hpp"
 #include "core/reading.hpp"
+#include "core/window_aggregator.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -52,19 +58,30 @@ struct StoredReading {
     SampleQuality quality{SampleQuality::Good};
 };
 
-/// A closed window: its message goes into the outbox and its readings leave the store.
+/// The running state of a sensor's open window, as persisted (one row per sensor).
+struct StoredOpenWindow {
+    std::string sensor;
+    std::int64_t window_ms{0};  ///< the window length it was aggregated with
+    OpenWindow window;
+};
+
+/// A closed window: its message goes into the outbox; its open state and its readings leave
+/// the store.
 struct WindowCommit {
     std::string sensor;
-    std::int64_t end_ms{0};  ///< readings of this sensor before end_ms (not held) are deleted
+    std::int64_t end_ms{0};  ///< state and readings of this sensor before end_ms are deleted
     OutboxMessage message;
 };
 
 /// Everything one flush stores, in one transaction.
 struct CommitBatch {
-    std::vector<StoredReading> readings;
+    std::vector<StoredReading> readings;         ///< held readings (clock not trusted yet)
+    std::vector<StoredOpenWindow> open_windows;  ///< replace the sensor's stored state
     std::vector<WindowCommit> windows;
     std::vector<OutboxMessage> events;
-    bool empty() const { return readings.empty() && windows.empty() && events.empty(); }
+    bool empty() const {
+        return readings.empty() && open_windows.empty() && windows.empty() && events.empty();
+    }
     std::size_t message_count() const { return windows.size() + events.size(); }
 };
 
@@ -88,7 +105,8 @@ struct StoreStats {
     std::uint64_t evicted_total{0};   ///< persisted across restarts
     std::uint64_t rejected_total{0};  ///< persisted across restarts
     std::uint64_t last_seq{0};        ///< highest seq ever assigned
-    std::uint64_t readings{0};        ///< raw readings of open windows
+    std::uint64_t readings{0};        ///< raw readings kept (held until the clock is known)
+    std::uint64_t open_windows{0};    ///< sensors whose open window is persisted
 };
 
 /// What happened when the store was opened; reported as alarms by the gateway.
@@ -141,6 +159,8 @@ public:
     void ack(const std::vector<std::uint64_t>& seqs);
     /// Readings of open windows in the given clock state, ordered by sensor and time.
     std::vector<StoredReading> load_readings(ClockState state);
+    /// The persisted open windows, ordered by sensor.
+    std::vector<StoredOpenWindow> load_open_windows();
     /// Re-times the held readings of boot `boot_id` (wall = mono + offset_ms), marks every held
     /// reading as Corrected (this boot) or Unsynchronised (older boots, cannot be corrected)
     /// and returns them in time order for aggregation.
@@ -164,6 +184,7 @@ private:
     std::optional<Eviction> make_room(std::uint64_t needed_bytes, std::uint64_t& rejected,
                                       std::size_t incoming);
     void save_counter(const char* key, std::uint64_t value);
+    void save_open_window(const StoredOpenWindow& window);
 
     std::string path_;
     StoreOptions options_;
@@ -172,6 +193,9 @@ private:
     sqlite3_stmt* insert_message_{nullptr};
     sqlite3_stmt* insert_reading_{nullptr};
     sqlite3_stmt* delete_readings_{nullptr};
+    sqlite3_stmt* save_open_window_{nullptr};
+    sqlite3_stmt* delete_open_windows_{nullptr};
+    sqlite3_stmt* delete_aggregated_readings_{nullptr};
     sqlite3_stmt* peek_{nullptr};
     sqlite3_stmt* delete_message_{nullptr};
     sqlite3_stmt* save_meta_{nullptr};

@@ -103,6 +103,10 @@ std::vector<StoredReading> StoreWorker::load_readings_now(ClockState state) {
         [state](Store& s) { return s.load_readings(state); });
 }
 
+std::vector<StoredOpenWindow> StoreWorker::load_open_windows_now() {
+    return run_now<std::vector<StoredOpenWindow>>([](Store& s) { return s.load_open_windows(); });
+}
+
 StoreStats StoreWorker::stats_now() {
     return run_now<StoreStats>([](Store& s) { return s.stats(); });
 }

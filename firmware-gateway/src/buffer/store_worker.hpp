@@ -46,6 +46,7 @@ public:
 
     /// Blocking versions for start-up only (they wait for the database thread).
     std::vector<StoredReading> load_readings_now(ClockState state);
+    std::vector<StoredOpenWindow> load_open_windows_now();
     StoreStats stats_now();
 
     /// Lets queued jobs finish, then joins the database thread.

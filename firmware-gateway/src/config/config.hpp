@@ -44,7 +44,7 @@ struct StorageConfig {
     SyncMode synchronous{SyncMode::Full};            ///< "synchronous": "full" | "normal"
     std::uint64_t max_bytes{128u << 20};             ///< "max_bytes": database size cap
     WhenFull when_full{WhenFull::DropOldest};        ///< "when_full": "drop_oldest" | "reject_new"
-    std::chrono::milliseconds flush_interval{1000};  ///< "flush_interval_ms": raw reading batches
+    std::chrono::milliseconds flush_interval{5000};  ///< "flush_interval_ms": open-window state
 };
 
 enum class ClockTrust : std::uint8_t { Ntp, System };

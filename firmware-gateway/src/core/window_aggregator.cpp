@@ -100,6 +100,7 @@ std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
         ++late_samples_;
         return std::nullopt;
     }
+    ++version_;
     if (open_ && start > open_->start_ms) {
         closed = summarise(*open_, true);
         open_.reset();
@@ -138,13 +139,22 @@ std::optional<WindowSummary> WindowAggregator::close_due(TimePoint now) {
     WindowSummary closed = summarise(*open_, true);
     open_ = Accumulator{};
     open_->start_ms = align(now_ms);
+    ++version_;
     return closed;
+}
+
+bool WindowAggregator::restore(const OpenWindow& window) {
+    if (open_ || align(window.start_ms) != window.start_ms) return false;
+    open_ = window;
+    ++version_;
+    return true;
 }
 
 std::optional<WindowSummary> WindowAggregator::close_now() {
     if (!open_) return std::nullopt;
     WindowSummary closed = summarise(*open_, false);
     open_.reset();
+    ++version_;
     return closed;
 }
 

@@ -40,6 +40,22 @@ struct WindowSummary {
     char flag{'B'};
 };
 
+/// The running state of a window that is still open: what the store persists at each flush so
+/// that a restart or a crash resumes the window instead of losing its samples (the raw samples
+/// themselves are not kept: docs/reliability.md, docs/benchmarks.md "flash").
+struct OpenWindow {
+    std::int64_t start_ms{0};
+    std::uint32_t count{0};
+    std::uint32_t failed{0};
+    double sum{0.0};
+    double min{0.0};
+    double max{0.0};
+    double last{0.0};
+    ClockState clock{ClockState::Synchronised};
+    std::array<std::uint32_t, kSampleQualityCount> faults{};
+    bool empty() const { return count == 0 && failed == 0; }
+};
+
 class WindowAggregator {
 public:
     using TimePoint = std::chrono::system_clock::time_point;
@@ -59,22 +75,21 @@ public:
     /// Closes the open window early (shutdown); it is reported as Partial at best.
     std::optional<WindowSummary> close_now();
 
+    /// The open window (nullopt before the first sample or tick).
+    const std::optional<OpenWindow>& open_window() const { return open_; }
+    /// Resumes a window persisted before a restart. Refused (false) when it does not start on
+    /// one of this aggregator's window boundaries (the window length changed) or when a window
+    /// is already open.
+    bool restore(const OpenWindow& window);
+    /// Changes with every change of the open window: the gateway persists only changed ones.
+    std::uint64_t version() const { return version_; }
+
     std::uint64_t late_samples() const { return late_samples_; }
     std::int64_t window_ms() const { return window_ms_; }
     std::uint32_t expected() const { return expected_; }
 
 private:
-    struct Accumulator {
-        std::int64_t start_ms{0};
-        std::uint32_t count{0};
-        std::uint32_t failed{0};
-        double sum{0.0};
-        double min{0.0};
-        double max{0.0};
-        double last{0.0};
-        ClockState clock{ClockState::Synchronised};
-        std::array<std::uint32_t, kSampleQualityCount> faults{};
-    };
+    using Accumulator = OpenWindow;
 
     std::int64_t align(std::int64_t t_ms) const;
     WindowSummary summarise(const Accumulator& acc, bool complete) const;
@@ -84,6 +99,7 @@ private:
     double coverage_threshold_;
     std::optional<Accumulator> open_;
     std::uint64_t late_samples_{0};
+    std::uint64_t version_{0};
 };
 
 }  // namespace gw

@@ -9,18 +9,6 @@ namespace gw {
 
 namespace asio = boost::asio;
 
-/// One listener object per kind of operation; Paho calls it on its own thread.
-class PahoPublisher::Listener final : public mqtt::iaction_listener {
-public:
-    using Callback = std::function<void(const mqtt::token&, bool ok)>;
-    explicit Listener(Callback callback) : callback_(std::move(callback)) {}
-    void on_success(const mqtt::token& token) override { callback_(token, true); }
-    void on_failure(const mqtt::token& token) override { callback_(token, false); }
-
-private:
-    Callback callback_;
-};
-
 PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
                              std::string will_payload, asio::any_io_executor executor)
     : config_(config),
@@ -28,6 +16,7 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
       will_payload_(std::move(will_payload)),
       executor_(std::move(executor)) {
     // nullptr persistence = MQTTCLIENT_PERSISTENCE_NONE; offline buffering stays off (default).
+    paho::init_library_once();
     client_ = std::make_unique<mqtt::async_client>(
         config_.broker, config_.client_id, static_cast<mqtt::iclient_persistence*>(nullptr));
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "drivers/paho_support.hpp"
 #include "uplink/publisher.hpp"
 
 namespace gw {
@@ -28,7 +29,7 @@ public:
     void disconnect(int timeout_ms, std::function<void()> done) override;
 
 private:
-    class Listener;
+    using Listener = paho::Listener;
 
     MqttConfig config_;
     std::string will_topic_;

@@ -31,6 +31,9 @@
 namespace mqtt {
 class async_client;
 }
+namespace gw::paho {
+class Listener;
+}
 
 namespace gw::lorawan {
 
@@ -79,7 +82,7 @@ private:
     void connect();  ///< starts an asynchronous connect; called with mutex_ not held
     void on_connected();
     void on_connect_failed(const std::string& why);
-    class Listener;
+    using Listener = paho::Listener;
     /// One listener per topic filter, kept for the client's lifetime (Paho holds a reference).
     Listener* subscribe_listener(const std::string& filter);
     void on_message(const std::string& topic, const std::string& payload);
