@@ -105,11 +105,29 @@ void DeviceModel::write_value(std::size_t index, double engineering, Rounding ro
 void DeviceModel::write_point(std::size_t index, const SimInstant& now, std::mt19937_64& rng) {
     const PointSpec& point = config_.profile.points[index];
     Waveform& waveform = waveforms_[index];
+    if (index < immersed_.size() && immersed_[index]) {
+        const Immersion& in = *immersed_[index];
+        double value = in.value;
+        if (in.noise_sd > 0) value += std::normal_distribution<double>(0.0, in.noise_sd)(rng);
+        write_value(index, value, Rounding::Nearest);
+        return;
+    }
     // Counters only ever show whole counted units; gauges round to nearest.
     const Rounding rounding = waveform.is_counter() && is_integer_type(point.format.type)
                                   ? Rounding::Floor
                                   : Rounding::Nearest;
     write_value(index, waveform.sample(now, rng), rounding);
+}
+
+bool DeviceModel::immerse(const std::string& point, std::optional<double> value, double noise_sd) {
+    const auto& points = config_.profile.points;
+    immersed_.resize(points.size());
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        if (points[i].name != point) continue;
+        immersed_[i] = value ? std::optional<Immersion>(Immersion{*value, noise_sd}) : std::nullopt;
+        return true;
+    }
+    return false;
 }
 
 double DeviceModel::read_point(std::size_t index) {

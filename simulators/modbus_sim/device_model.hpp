@@ -77,6 +77,12 @@ public:
     /// Puts read-only registers (the wait register) back after a master wrote to them.
     void restore_read_only_registers();
 
+    /// A technician puts the probe into a standard: from now on `point` reads `value` (what
+    /// this probe shows in that standard, its own error included) plus gaussian noise of
+    /// `noise_sd`, until called with nullopt (back in the water: the waveform again). False
+    /// when the device has no such point.
+    bool immerse(const std::string& point, std::optional<double> value, double noise_sd = 0.0);
+
 private:
     void write_point(std::size_t index, const SimInstant& now, std::mt19937_64& rng);
     void write_value(std::size_t index, double engineering, Rounding rounding);
@@ -89,6 +95,11 @@ private:
 
     DeviceConfig config_;
     std::vector<Waveform> waveforms_;  ///< parallel to config_.profile.points; never resized
+    struct Immersion {
+        double value{0.0};
+        double noise_sd{0.0};
+    };
+    std::vector<std::optional<Immersion>> immersed_;  ///< parallel to the points
     std::unique_ptr<modbus_mapping_t, MappingDeleter> mapping_;
     std::optional<double> pending_completion_s_;
     std::optional<double> last_measurement_s_;

@@ -1220,7 +1220,8 @@ std::string SlaveServer::handle_control(const std::string& line) {
     };
     const auto request = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (request.is_discarded() || !request.is_object() || request.size() != 1) {
-        return error("expected one JSON object with one key: fault, clear, stats or list_faults");
+        return error(
+            "expected one JSON object with one key: fault, clear, stats, list_faults or immerse");
     }
     const double elapsed = elapsed_s(Clock::now());
     if (const auto it = request.find("fault"); it != request.end()) {
@@ -1253,6 +1254,28 @@ std::string SlaveServer::handle_control(const std::string& line) {
         next_fault_edge_s_ = faults_.next_edge_after(elapsed);
         return ordered_json{{"ok", true}, {"cleared", cleared}, {"elapsed_s", elapsed}}.dump();
     }
+    if (const auto it = request.find("immerse"); it != request.end()) {
+        // {"immerse": {"device": "water1", "point": "ph", "value": 6.91, "noise_sd": 0.002}};
+        // "value": null takes the probe out of the standard again.
+        const auto& in = *it;
+        if (!in.is_object() || !in.contains("device") || !in["device"].is_string() ||
+            !in.contains("point") || !in["point"].is_string() || !in.contains("value") ||
+            !(in["value"].is_number() || in["value"].is_null()))
+            return error(
+                "immerse: expected {\"device\": ID, \"point\": NAME, \"value\": "
+                "NUMBER or null, \"noise_sd\": NUMBER (optional)}");
+        const std::string device = in["device"].get<std::string>();
+        const auto model = std::find_if(devices_.begin(), devices_.end(),
+                                        [&](const auto& d) { return d->id() == device; });
+        if (model == devices_.end()) return error("immerse: no device \"" + device + "\"");
+        std::optional<double> value;
+        if (in["value"].is_number()) value = in["value"].get<double>();
+        const double noise = in.value("noise_sd", 0.0);
+        if (!(*model)->immerse(in["point"].get<std::string>(), value, noise))
+            return error("immerse: device \"" + device + "\" has no point \"" +
+                         in["point"].get<std::string>() + "\"");
+        return ordered_json{{"ok", true}, {"elapsed_s", elapsed}}.dump();
+    }
     if (request.contains("stats")) {
         return ordered_json{{"ok", true}, {"stats", stats_json()}}.dump();
     }
@@ -1273,7 +1296,7 @@ std::string SlaveServer::handle_control(const std::string& line) {
         return ordered_json{{"ok", true}, {"faults", list}, {"elapsed_s", elapsed}}.dump();
     }
     return error("unknown request " + request.begin().key() +
-                 " (expected fault, clear, stats or list_faults)");
+                 " (expected fault, clear, stats, list_faults or immerse)");
 }
 
 void SlaveServer::shut_down() {

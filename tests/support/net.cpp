@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -60,6 +62,34 @@ bool tcp_port_accepts(std::uint16_t port) {
     sockaddr_in addr = loopback(port);
     // Loopback connects complete (or are refused) immediately, so a blocking connect is fine.
     return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+nlohmann::json json_line_request(const std::filesystem::path& socket, const nlohmann::json& request,
+                                 const std::string& what, int timeout_s) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == -1)
+        throw std::runtime_error(what + " socket " + socket.string() + ": " + std::strerror(errno));
+    const timeval timeout{timeout_s, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string line = request.dump() + "\n";
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
+        throw std::runtime_error(what + " socket: short write");
+    std::string reply;
+    char buf[4096];
+    while (reply.find('\n') == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) throw std::runtime_error(what + " socket: no reply to " + line);
+        reply.append(buf, static_cast<std::size_t>(n));
+    }
+    return nlohmann::json::parse(reply.substr(0, reply.find('\n')));
 }
 
 }  // namespace gw::test

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "net.hpp"
 #include "wait.hpp"
 
 namespace gw::test {
@@ -78,32 +79,7 @@ SimProcess::SimProcess(const std::string& sim_bin, const std::filesystem::path& 
 }
 
 nlohmann::json SimProcess::control(const nlohmann::json& request) const {
-    const auto path = dir_ / "sim.control";
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == -1)
-        throw std::runtime_error("towngw-sim control socket " + path.string() + ": " +
-                                 std::strerror(errno));
-    const timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    const std::string line = request.dump() + "\n";
-    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
-        throw std::runtime_error("towngw-sim control socket: short write");
-    std::string reply;
-    char buf[4096];
-    while (reply.find('\n') == std::string::npos) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) throw std::runtime_error("towngw-sim control socket: no reply to " + line);
-        reply.append(buf, static_cast<std::size_t>(n));
-    }
-    return nlohmann::json::parse(reply.substr(0, reply.find('\n')));
+    return json_line_request(dir_ / "sim.control", request, "towngw-sim control");
 }
 
 std::vector<ServedValue> SimProcess::served() const {

@@ -625,3 +625,36 @@ TEST_CASE("config error: iio device and channel mistakes name their pointer",
     require_single_error(errors_with({{"/devices/3", without_range}}), c1 + "/range",
                          "is required");
 }
+
+TEST_CASE("calibration models default from the metric and can be configured", "[unit][config]") {
+    auto result = load_config_text(
+        demo_text(), kDemoPath,
+        {{"/sensors/2/calibration", R"({"valid_days": 14, "probe_serial": "NTU-7"})"},
+         {"/sensors/0/calibration", R"({"ph_buffers": "technical", "raw_unit": "mV"})"}});
+    REQUIRE(std::holds_alternative<Config>(result));
+    const auto& sensors = std::get<Config>(result).sensors;
+    CHECK(sensors[0].calibration.model == "ph");
+    CHECK(sensors[0].calibration.valid_days == 30);
+    CHECK(sensors[0].calibration.ph_buffers == "technical");
+    CHECK(sensors[0].calibration.raw_is_mv);
+    CHECK(sensors[1].calibration.model == "offset");  // water temperature
+    CHECK(sensors[2].calibration.model == "turbidity");
+    CHECK(sensors[2].calibration.valid_days == 14);
+    CHECK(sensors[2].calibration.probe_serial == "NTU-7");
+    CHECK(sensors[3].calibration.model == "zero");  // flow rate
+    CHECK(sensors[6].calibration.model == "bin");   // fill level
+    CHECK(sensors[6].calibration.valid_days == 365);
+}
+
+TEST_CASE("config error: calibration model, buffers and unit are checked", "[unit][config]") {
+    require_single_error(errors_with({{"/sensors/0/calibration", R"({"model": "magic"})"}}),
+                         "/sensors/0/calibration/model", "unknown model \"magic\"");
+    require_single_error(errors_with({{"/sensors/0/calibration", R"({"ph_buffers": "din"})"}}),
+                         "/sensors/0/calibration/ph_buffers", "gb");
+    require_single_error(errors_with({{"/sensors/0/calibration", R"({"raw_unit": "V"})"}}),
+                         "/sensors/0/calibration/raw_unit", "mV");
+    require_single_error(errors_with({{"/sensors/5/calibration", R"({"model": "bin"})"}}),
+                         "/sensors/5/calibration/model", "no fill_level");
+    require_single_error(errors_with({{"/sensors/0/calibration", R"({"valid_days": 0})"}}),
+                         "/sensors/0/calibration/valid_days", "");
+}

@@ -10,6 +10,8 @@
 #include <optional>
 #include <set>
 
+#include "core/sha256.hpp"
+
 using namespace gw;
 
 namespace {
@@ -422,4 +424,56 @@ TEST_CASE("store: saving a window's state drops the re-timed raw readings it agg
     CHECK(store.load_readings(ClockState::Corrected).size() == 1);
     CHECK(store.load_readings(ClockState::Corrected)[0].sensor == "b");
     CHECK(store.load_readings(ClockState::Held).size() == 1);
+}
+
+TEST_CASE("store: calibration records are versioned per sensor and hash-chained",
+          "[unit][store][calibration]") {
+    TempDir dir;
+    {
+        Store store(dir.db(), options());
+        CommitBatch first;
+        first.calibrations.push_back(
+            {"ph1", 1000, {{"action", "calibration"}, {"after", {{"gain", 1.01}}}}});
+        first.calibrations.push_back({"do1", 2000, {{"action", "calibration"}}});
+        const auto result = store.commit(first);
+        REQUIRE(result.calibrations.size() == 2);
+        CHECK(result.calibrations[0].version == 1);
+        CHECK(result.calibrations[0].prev_hash == std::string(64, '0'));
+        CHECK(result.calibrations[1].prev_hash == result.calibrations[0].hash);
+        CommitBatch second;
+        second.calibrations.push_back({"ph1", 3000, {{"action", "rollback"}}});
+        CHECK(store.commit(second).calibrations.at(0).version == 2);
+    }
+    Store store(dir.db(), options());
+    const auto all = store.calibration_history();
+    REQUIRE(all.size() == 3);
+    CHECK(all[2].prev_hash == all[1].hash);
+    CHECK(all[2].hash == sha256_hex(all[2].prev_hash + "\n" + all[2].record));
+    CHECK(nlohmann::json::parse(all[2].record).at("version") == 2);
+    const auto ph = store.calibration_history("ph1");
+    REQUIRE(ph.size() == 2);
+    CHECK(ph[1].sensor == "ph1");
+}
+
+TEST_CASE("store: the calibration history cannot be altered or deleted",
+          "[unit][store][calibration]") {
+    TempDir dir;
+    {
+        Store store(dir.db(), options());
+        CommitBatch batch;
+        batch.calibrations.push_back({"ph1", 1000, {{"action", "calibration"}}});
+        store.commit(batch);
+    }
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.db().c_str(), &db) == SQLITE_OK);
+    char* message = nullptr;
+    CHECK(sqlite3_exec(db, "UPDATE calibrations SET record = '{}'", nullptr, nullptr, &message) !=
+          SQLITE_OK);
+    REQUIRE(message != nullptr);
+    CHECK(std::string(message).find("append-only") != std::string::npos);
+    sqlite3_free(message);
+    CHECK(sqlite3_exec(db, "DELETE FROM calibrations", nullptr, nullptr, nullptr) != SQLITE_OK);
+    sqlite3_close(db);
+    Store store(dir.db(), options());
+    CHECK(store.calibration_history().size() == 1);
 }

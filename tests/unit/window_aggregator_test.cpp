@@ -277,3 +277,37 @@ TEST_CASE("the version changes with every sample and window change, not with lat
     agg.close_due(kMidnight + 120s);
     CHECK(agg.version() != v1);
 }
+
+TEST_CASE("a window with samples taken during a calibration is flagged C, with measured stats",
+          "[unit][window]") {
+    WindowAggregator agg(60s, 1000ms);
+    for (int i = 0; i < 10; ++i) {
+        Reading r = sample(kMidnight + std::chrono::seconds(i), 7.0 + 0.1 * i);
+        r.measured = 6.9 + 0.1 * i;  // before the field calibration (offset +0.1)
+        r.calibrating = i >= 5;      // the technician began at second 5
+        agg.add(r);
+    }
+    const auto w = agg.close_due(kMidnight + 60s);
+    REQUIRE(w);
+    CHECK(w->calibrating == 5);
+    CHECK(w->flag == 'C');
+    CHECK(w->quality == WindowQuality::Calibrating);
+    CHECK(std::string(to_string(w->quality)) == "calibrating");
+    CHECK(*w->mean == Approx(7.45));
+    CHECK(*w->measured_mean == Approx(7.35));
+    CHECK(*w->measured_min == Approx(6.9));
+    CHECK(*w->measured_max == Approx(7.8));
+    CHECK(*w->measured_last == Approx(7.8));
+}
+
+TEST_CASE("without a field calibration the measured stats equal the values", "[unit][window]") {
+    WindowAggregator agg(60s, 1000ms);
+    agg.add(sample(kMidnight + 1s, 3.0));
+    agg.add(sample(kMidnight + 2s, 5.0));
+    const auto w = agg.close_due(kMidnight + 60s);
+    REQUIRE(w);
+    CHECK(*w->measured_mean == *w->mean);
+    CHECK(*w->measured_min == 3.0);
+    CHECK(*w->measured_last == 5.0);
+    CHECK(w->flag != 'C');
+}

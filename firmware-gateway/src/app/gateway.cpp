@@ -96,6 +96,19 @@ void Gateway::start() {
         config_.mqtt, status_topic, offline_payload("connection_lost"), io_.get_executor());
     uplink_ = std::make_unique<Uplink>(config_.mqtt, io_.get_executor(), *store_, *publisher_,
                                        status_topic);
+    calibration_ = std::make_unique<CalibrationService>(
+        config_, *store_,
+        [this](CommitBatch batch, std::function<void(Outcome<CommitResult>)> done) {
+            // Not through pending_: the technician waits for this record, not for a flush.
+            store_->async_commit(std::move(batch),
+                                 [this, done = std::move(done)](Outcome<CommitResult> outcome) {
+                                     if (outcome.ok() && !outcome.value.seqs.empty())
+                                         uplink_->notify_committed(outcome.value.seqs.back());
+                                     done(std::move(outcome));
+                                 });
+        },
+        [this](const std::string& type) { return event_message(type.c_str()); });
+    calibration_->load(store_->calibration_history_now());
 
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
         if (ec) return;
@@ -367,9 +380,8 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
             GW_LOG_INFO("gateway", "sensor " << sensor.id << " good again");
         state.last_error = std::move(point_error);
         state.last_sample_answered = result.ok;
-        if (sensor.fill_level && reading.quality == SampleQuality::Good)
-            reading.value =
-                fill_percent(point.value, sensor.fill_level->empty_mm, sensor.fill_level->full_mm);
+        // Field calibration (or the bin's fill %), the C flag while a technician calibrates.
+        calibration_->apply(sensor_index, point.value, reading);
         sensors_[sensor_index].last = reading;
 
         if (clock_state != ClockState::Held) {
@@ -455,6 +467,7 @@ void Gateway::on_tick() {
                     tracker_.holding() ? "system clock not synchronised: holding readings"
                                        : "system clock not synchronised: readings are flagged");
 
+    calibration_->on_tick(sample.wall_ms);
     if (replaying_) return;
     const auto now =
         std::chrono::system_clock::time_point(std::chrono::milliseconds(sample.wall_ms)) -
@@ -612,6 +625,14 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["max"] = optional_number(w.max);
     body["mean"] = optional_number(w.mean);
     body["last"] = optional_number(w.last);
+    // Before the field calibration: a platform can recompute history after a bad one.
+    body["measured"] = {{"min", optional_number(w.measured_min)},
+                        {"max", optional_number(w.measured_max)},
+                        {"mean", optional_number(w.measured_mean)},
+                        {"last", optional_number(w.measured_last)}};
+    const auto now_ms = unix_ms(std::chrono::system_clock::now());
+    body["calibration"] = {{"version", calibration_->version(sensor_index)},
+                           {"state", calibration_->state(sensor_index, now_ms)}};
     body["quality"] = to_string(w.quality);
     body["flag"] = std::string(1, w.flag);
     ordered_json faults = ordered_json::object();
@@ -775,8 +796,7 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
         return;
     }
     if (*cmd != "status") {
-        reply({{"ok", false},
-               {"error", "unknown command \"" + cmd->get<std::string>() + "\" (known: status)"}});
+        calibration_->handle(cmd->get<std::string>(), request, std::move(reply));
         return;
     }
     store_->async_stats([this, reply = std::move(reply)](Outcome<StoreStats> stats) {
@@ -806,6 +826,9 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                 if (!sensors_[i].last_error.empty()) entry["error"] = sensors_[i].last_error;
                 entry["updated_at"] = format_rfc3339_utc(unix_ms(last->sampled_at));
             }
+            entry["calibrating"] = calibration_->calibrating(i);
+            entry["calibration"] =
+                calibration_->state(i, unix_ms(std::chrono::system_clock::now()));
             sensors.push_back(std::move(entry));
         }
         status["sensors"] = std::move(sensors);

@@ -22,6 +22,7 @@
 #include <optional>
 #include <vector>
 
+#include "app/calibration_service.hpp"
 #include "app/control_server.hpp"
 #include "buffer/store_worker.hpp"
 #include "config/config.hpp"
@@ -142,6 +143,7 @@ private:
     std::unique_ptr<StoreWorker> store_;
     std::unique_ptr<PahoPublisher> publisher_;
     std::unique_ptr<Uplink> uplink_;
+    std::unique_ptr<CalibrationService> calibration_;
     std::unique_ptr<ControlServer> control_;
 
     CommitBatch pending_;                   ///< not yet handed to the store

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/sha256.hpp"
 #include "core/time_format.hpp"
 
 namespace gw {
@@ -85,6 +86,29 @@ constexpr const char* kMigrations[] = {
     "  last      REAL    NOT NULL,"
     "  clock     INTEGER NOT NULL,"
     "  faults    TEXT    NOT NULL) WITHOUT ROWID;",
+    // 6: the calibration history (issue #6): append-only, hash-chained across sensors.
+    "CREATE TABLE calibrations ("
+    "  id        INTEGER PRIMARY KEY,"
+    "  sensor    TEXT    NOT NULL,"
+    "  version   INTEGER NOT NULL,"
+    "  time_ms   INTEGER NOT NULL,"
+    "  record    TEXT    NOT NULL,"
+    "  prev_hash TEXT    NOT NULL,"
+    "  hash      TEXT    NOT NULL,"
+    "  UNIQUE (sensor, version));"
+    "CREATE TRIGGER calibrations_no_update BEFORE UPDATE ON calibrations"
+    " BEGIN SELECT RAISE(ABORT, 'the calibration history is append-only'); END;"
+    "CREATE TRIGGER calibrations_no_delete BEFORE DELETE ON calibrations"
+    " BEGIN SELECT RAISE(ABORT, 'the calibration history is append-only'); END;"
+    // Open windows also carry the statistics before field calibration and the number of
+    // samples taken during a calibration. Rows of version 5 had no calibration applied.
+    "ALTER TABLE open_windows ADD COLUMN measured_sum REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN measured_min REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN measured_max REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN measured_last REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN calibrating INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE open_windows SET measured_sum = sum, measured_min = min, measured_max = max,"
+    " measured_last = last;",
 };
 
 /// Seqs are reserved this many at a time in the sidecar file: one fsync per block.
@@ -229,7 +253,8 @@ void Store::configure() {
         " AND sensor IN (SELECT value FROM json_each(?2))");
     save_open_window_ = prepare(
         "INSERT OR REPLACE INTO open_windows(sensor, start_ms, window_ms, count, failed, sum,"
-        " min, max, last, clock, faults) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+        " min, max, last, clock, faults, measured_sum, measured_min, measured_max,"
+        " measured_last, calibrating) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     delete_aggregated_readings_ = prepare(
         "DELETE FROM readings WHERE clock <> 0 AND sensor IN (SELECT value FROM json_each(?1))");
     delete_open_windows_ = prepare(
@@ -518,6 +543,8 @@ CommitResult Store::commit(CommitBatch batch) {
                 save_counter("last_eviction_event_seq", last_eviction_event_seq_);
             }
         }
+        for (const auto& c : batch.calibrations)
+            result.calibrations.push_back(append_calibration(c));
         // Only when a message was stored: an unchanged counter still rewrites its page, one
         // page per flush for nothing.
         if (last_seq_ != std::get<0>(saved)) save_counter("last_seq", last_seq_);
@@ -651,6 +678,69 @@ std::array<std::uint32_t, kSampleQualityCount> parse_faults(const std::string& t
 }
 }  // namespace
 
+CalibrationEntry Store::append_calibration(const CalibrationAppend& append) {
+    CalibrationEntry entry;
+    entry.sensor = append.sensor;
+    entry.time_ms = append.time_ms;
+    {
+        sqlite3_stmt* q =
+            prepare("SELECT IFNULL(MAX(version), 0) + 1 FROM calibrations WHERE sensor = ?");
+        bind_text(q, 1, append.sensor);
+        const int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) entry.version = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_ROW) fail("calibration version");
+    }
+    {
+        sqlite3_stmt* q = prepare("SELECT hash FROM calibrations ORDER BY id DESC LIMIT 1");
+        const int rc = sqlite3_step(q);
+        entry.prev_hash = rc == SQLITE_ROW ? column_text(q, 0) : std::string(64, '0');
+        sqlite3_finalize(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("calibration chain");
+    }
+    nlohmann::ordered_json record = append.record;
+    record["version"] = entry.version;
+    entry.record = record.dump();
+    entry.hash = sha256_hex(entry.prev_hash + "\n" + entry.record);
+    sqlite3_stmt* q = prepare(
+        "INSERT INTO calibrations(sensor, version, time_ms, record, prev_hash, hash)"
+        " VALUES (?,?,?,?,?,?)");
+    bind_text(q, 1, entry.sensor);
+    sqlite3_bind_int64(q, 2, entry.version);
+    sqlite3_bind_int64(q, 3, entry.time_ms);
+    bind_text(q, 4, entry.record);
+    bind_text(q, 5, entry.prev_hash);
+    bind_text(q, 6, entry.hash);
+    const int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("append calibration");
+    entry.id = sqlite3_last_insert_rowid(db_);
+    return entry;
+}
+
+std::vector<CalibrationEntry> Store::calibration_history(const std::string& sensor) {
+    std::vector<CalibrationEntry> out;
+    sqlite3_stmt* q = prepare(
+        "SELECT id, sensor, version, time_ms, record, prev_hash, hash FROM calibrations"
+        " WHERE ?1 = '' OR sensor = ?1 ORDER BY id");
+    bind_text(q, 1, sensor);
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        CalibrationEntry e;
+        e.id = sqlite3_column_int64(q, 0);
+        e.sensor = column_text(q, 1);
+        e.version = sqlite3_column_int64(q, 2);
+        e.time_ms = sqlite3_column_int64(q, 3);
+        e.record = column_text(q, 4);
+        e.prev_hash = column_text(q, 5);
+        e.hash = column_text(q, 6);
+        out.push_back(std::move(e));
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("read calibration history");
+    return out;
+}
+
 void Store::save_open_window(const StoredOpenWindow& w) {
     StatementReset reset{save_open_window_};
     const OpenWindow& o = w.window;
@@ -665,13 +755,19 @@ void Store::save_open_window(const StoredOpenWindow& w) {
     sqlite3_bind_double(save_open_window_, 9, o.last);
     sqlite3_bind_int(save_open_window_, 10, static_cast<int>(o.clock));
     bind_text(save_open_window_, 11, faults_text(o.faults));
+    sqlite3_bind_double(save_open_window_, 12, o.measured_sum);
+    sqlite3_bind_double(save_open_window_, 13, o.measured_min);
+    sqlite3_bind_double(save_open_window_, 14, o.measured_max);
+    sqlite3_bind_double(save_open_window_, 15, o.measured_last);
+    sqlite3_bind_int64(save_open_window_, 16, o.calibrating);
     if (sqlite3_step(save_open_window_) != SQLITE_DONE) fail("save open window");
 }
 
 std::vector<StoredOpenWindow> Store::load_open_windows() {
     std::vector<StoredOpenWindow> out;
     sqlite3_stmt* q = prepare(
-        "SELECT sensor, start_ms, window_ms, count, failed, sum, min, max, last, clock, faults"
+        "SELECT sensor, start_ms, window_ms, count, failed, sum, min, max, last, clock, faults,"
+        " measured_sum, measured_min, measured_max, measured_last, calibrating"
         " FROM open_windows ORDER BY sensor");
     int rc = SQLITE_ROW;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -690,6 +786,11 @@ std::vector<StoredOpenWindow> Store::load_open_windows() {
                              ? static_cast<ClockState>(clock)
                              : ClockState::Unsynchronised;
         w.window.faults = parse_faults(column_text(q, 10));
+        w.window.measured_sum = sqlite3_column_double(q, 11);
+        w.window.measured_min = sqlite3_column_double(q, 12);
+        w.window.measured_max = sqlite3_column_double(q, 13);
+        w.window.measured_last = sqlite3_column_double(q, 14);
+        w.window.calibrating = static_cast<std::uint32_t>(sqlite3_column_int64(q, 15));
         out.push_back(std::move(w));
     }
     sqlite3_finalize(q);

@@ -73,14 +73,37 @@ struct WindowCommit {
     OutboxMessage message;
 };
 
+/// A calibration record to append to the history (docs/calibration.md). The store assigns the
+/// sensor's next version, adds it to the record as "version" and chains the entry.
+struct CalibrationAppend {
+    std::string sensor;
+    std::int64_t time_ms{0};
+    nlohmann::ordered_json record;
+};
+
+/// One entry of the append-only calibration history. Entries of all sensors form one chain:
+/// hash = SHA-256 hex of (prev_hash + "\n" + record); the first prev_hash is 64 zeros. The
+/// table refuses UPDATE and DELETE (triggers).
+struct CalibrationEntry {
+    std::int64_t id{0};
+    std::string sensor;
+    std::int64_t version{0};  ///< per sensor: 1, 2, ...
+    std::int64_t time_ms{0};
+    std::string record;  ///< JSON text exactly as hashed
+    std::string prev_hash;
+    std::string hash;
+};
+
 /// Everything one flush stores, in one transaction.
 struct CommitBatch {
     std::vector<StoredReading> readings;         ///< held readings (clock not trusted yet)
     std::vector<StoredOpenWindow> open_windows;  ///< replace the sensor's stored state
     std::vector<WindowCommit> windows;
     std::vector<OutboxMessage> events;
+    std::vector<CalibrationAppend> calibrations;
     bool empty() const {
-        return readings.empty() && open_windows.empty() && windows.empty() && events.empty();
+        return readings.empty() && open_windows.empty() && windows.empty() && events.empty() &&
+               calibrations.empty();
     }
     std::size_t message_count() const { return windows.size() + events.size(); }
 };
@@ -95,6 +118,7 @@ struct CommitResult {
     std::vector<std::uint64_t> seqs;  ///< seqs of the stored messages (windows, then events)
     std::optional<Eviction> evicted;  ///< oldest messages dropped to make room (drop_oldest)
     std::uint64_t rejected{0};        ///< new messages refused for lack of room (reject_new)
+    std::vector<CalibrationEntry> calibrations;  ///< as appended
 };
 
 struct StoreStats {
@@ -161,6 +185,8 @@ public:
     std::vector<StoredReading> load_readings(ClockState state);
     /// The persisted open windows, ordered by sensor.
     std::vector<StoredOpenWindow> load_open_windows();
+    /// Calibration history in append order: one sensor's, or every sensor's when empty.
+    std::vector<CalibrationEntry> calibration_history(const std::string& sensor = {});
     /// Re-times the held readings of boot `boot_id` (wall = mono + offset_ms), marks every held
     /// reading as Corrected (this boot) or Unsynchronised (older boots, cannot be corrected)
     /// and returns them in time order for aggregation.
@@ -185,6 +211,7 @@ private:
                                       std::size_t incoming);
     void save_counter(const char* key, std::uint64_t value);
     void save_open_window(const StoredOpenWindow& window);
+    CalibrationEntry append_calibration(const CalibrationAppend& append);
 
     std::string path_;
     StoreOptions options_;

@@ -76,6 +76,13 @@ void StoreWorker::async_stats(std::function<void(Outcome<StoreStats>)> handler) 
     submit<StoreStats>([](Store& s) { return s.stats(); }, std::move(handler));
 }
 
+void StoreWorker::async_calibration_history(
+    std::string sensor, std::function<void(Outcome<std::vector<CalibrationEntry>>)> handler) {
+    submit<std::vector<CalibrationEntry>>(
+        [sensor = std::move(sensor)](Store& s) { return s.calibration_history(sensor); },
+        std::move(handler));
+}
+
 void StoreWorker::async_release_held(
     std::string boot_id, std::optional<std::int64_t> offset_ms,
     std::function<void(Outcome<std::vector<StoredReading>>)> handler) {
@@ -105,6 +112,10 @@ std::vector<StoredReading> StoreWorker::load_readings_now(ClockState state) {
 
 std::vector<StoredOpenWindow> StoreWorker::load_open_windows_now() {
     return run_now<std::vector<StoredOpenWindow>>([](Store& s) { return s.load_open_windows(); });
+}
+
+std::vector<CalibrationEntry> StoreWorker::calibration_history_now() {
+    return run_now<std::vector<CalibrationEntry>>([](Store& s) { return s.calibration_history(); });
 }
 
 StoreStats StoreWorker::stats_now() {

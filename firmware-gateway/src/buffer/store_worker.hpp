@@ -44,9 +44,14 @@ public:
     void async_release_held(std::string boot_id, std::optional<std::int64_t> offset_ms,
                             std::function<void(Outcome<std::vector<StoredReading>>)> handler);
 
+    /// One sensor's calibration history, or every sensor's when `sensor` is empty.
+    void async_calibration_history(
+        std::string sensor, std::function<void(Outcome<std::vector<CalibrationEntry>>)> handler);
+
     /// Blocking versions for start-up only (they wait for the database thread).
     std::vector<StoredReading> load_readings_now(ClockState state);
     std::vector<StoredOpenWindow> load_open_windows_now();
+    std::vector<CalibrationEntry> calibration_history_now();
     StoreStats stats_now();
 
     /// Lets queued jobs finish, then joins the database thread.

@@ -111,6 +111,25 @@ struct FillLevel {
     double full_mm{0};   ///< "full_mm": sensor to the "full" line
 };
 
+/// "calibration" of a sensor: how a technician calibrates it in the field (docs/calibration.md).
+struct CalibrationConfig {
+    /// "model": ph, turbidity, dissolved_oxygen, conductivity, zero, level, bin, linear or
+    /// offset. Default from the metric (ph -> ph, fill_level -> bin, flow_rate -> zero, ...).
+    std::string model;
+    int valid_days{0};             ///< "valid_days": 0 = the model's default (pH 30, ...)
+    std::string ph_buffers{"gb"};  ///< "ph_buffers": gb, nist or technical
+    bool raw_is_mv{false};         ///< "raw_unit": "mV" when a pH probe reports electrode mV
+    /// "stability_per_min": largest drift per minute of a stable reading; 0 = default (pH
+    /// 0.05 pH/min per HJ 1147-2020, others 1 % of the reading).
+    double stability_per_min{0};
+    std::string probe_serial;  ///< "probe_serial", recorded with every calibration
+};
+
+/// Calibration models the daemon knows, and the default validity of each (days).
+const std::vector<std::pair<std::string, int>>& calibration_models();
+/// The model a sensor gets when its configuration names none.
+std::string default_calibration_model(const std::string& metric, bool fill_level);
+
 struct SensorConfig {
     std::string id;                       ///< "id", topic-safe
     std::string device_id;                ///< "device"
@@ -124,6 +143,7 @@ struct SensorConfig {
     /// "stuck_after_samples": this many identical raw values in a row are flagged "stuck"
     /// (HJ 212 flag D); 0 = off.
     std::uint32_t stuck_after_samples{0};
+    CalibrationConfig calibration;  ///< "calibration"
 };
 
 struct Config {

@@ -18,6 +18,27 @@
 
 namespace gw {
 
+const std::vector<std::pair<std::string, int>>& calibration_models() {
+    // Validity in days: vendor and HJ practice for each kind of probe (docs/calibration.md).
+    static const std::vector<std::pair<std::string, int>> models{
+        {"ph", 30},     {"dissolved_oxygen", 30}, {"turbidity", 90}, {"conductivity", 90},
+        {"zero", 180},  {"level", 180},           {"bin", 365},      {"linear", 180},
+        {"offset", 180}};
+    return models;
+}
+
+std::string default_calibration_model(const std::string& metric, bool fill_level) {
+    if (fill_level) return "bin";
+    if (metric == "ph") return "ph";
+    if (metric == "turbidity") return "turbidity";
+    if (metric == "dissolved_oxygen") return "dissolved_oxygen";
+    if (metric == "conductivity") return "conductivity";
+    if (metric == "flow_rate") return "zero";
+    if (metric == "water_level" || metric == "level") return "level";
+    if (metric == "water_temperature" || metric == "temperature") return "offset";
+    return "linear";
+}
+
 namespace {
 
 using json = nlohmann::json;
@@ -975,12 +996,50 @@ void check_buses(const std::vector<DeviceConfig>& devices, Checker& check) {
     }
 }
 
+void parse_calibration(const json& j, const Pointer& p, Checker& check, CalibrationConfig& c) {
+    if (!check.object(j, p)) return;
+    check.only_keys(
+        j, p,
+        {"model", "valid_days", "ph_buffers", "raw_unit", "stability_per_min", "probe_serial"});
+    if (check.string(j, "model", p, c.model, false)) {
+        std::vector<std::string> names;
+        for (const auto& [model, days] : calibration_models()) names.push_back(model);
+        if (std::find(names.begin(), names.end(), c.model) == names.end()) {
+            check.error(p / "model",
+                        "unknown model \"" + c.model + "\" (models: " + plain_list(names) + ")");
+            c.model.clear();
+        }
+    }
+    check.integer_into(j, "valid_days", p, c.valid_days, 1, 3650, false);
+    if (check.string(j, "ph_buffers", p, c.ph_buffers, false) && c.ph_buffers != "gb" &&
+        c.ph_buffers != "nist" && c.ph_buffers != "technical") {
+        check.error(p / "ph_buffers",
+                    "must be \"gb\" (4.00/6.86/9.18), \"nist\" or "
+                    "\"technical\" (4.01/7.00/10.01)");
+        c.ph_buffers = "gb";
+    }
+    std::string raw_unit;
+    if (check.string(j, "raw_unit", p, raw_unit, false)) {
+        if (raw_unit == "mV")
+            c.raw_is_mv = true;
+        else if (raw_unit != "pH")
+            check.error(p / "raw_unit",
+                        "must be \"pH\" (the probe reports pH) or \"mV\" (electrode mV)");
+    }
+    if (check.number(j, "stability_per_min", p, c.stability_per_min, false) &&
+        c.stability_per_min <= 0)
+        check.error(p / "stability_per_min", "must be greater than 0");
+    check.string(j, "probe_serial", p, c.probe_serial, false);
+}
+
 void parse_sensor(const json& j, const Pointer& p, Checker& check,
                   const std::vector<DeviceConfig>& devices, SensorConfig& sensor) {
     if (!check.object(j, p)) return;
     check.only_keys(j, p,
                     {"id", "device", "register", "window_s", "metric", "unit", "fill_level",
-                     "stuck_after_samples"});
+                     "stuck_after_samples", "calibration"});
+    if (j.contains("calibration"))
+        parse_calibration(j["calibration"], p / "calibration", check, sensor.calibration);
     if (j.contains("stuck_after_samples")) {
         std::uint32_t stuck = 0;
         if (check.integer_into(j, "stuck_after_samples", p, stuck, 0, 1'000'000, false)) {
@@ -1064,6 +1123,16 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
     }
     if (j.contains("metric")) check.id(j, "metric", p, sensor.metric, false);
     if (j.contains("unit")) check.string(j, "unit", p, sensor.unit, false);
+    if (sensor.calibration.model.empty())
+        sensor.calibration.model =
+            default_calibration_model(sensor.metric, sensor.fill_level.has_value());
+    if (sensor.calibration.valid_days == 0)
+        for (const auto& [model, days] : calibration_models())
+            if (model == sensor.calibration.model) sensor.calibration.valid_days = days;
+    if (sensor.calibration.model == "bin" && !sensor.fill_level)
+        check.error(p / "calibration" / "model",
+                    "\"bin\" calibrates the empty and full distances of a \"fill_level\" "
+                    "sensor; this sensor has no fill_level");
 }
 
 void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,

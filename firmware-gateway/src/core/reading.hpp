@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace gw {
@@ -42,6 +43,11 @@ struct Reading {
     std::size_t sensor_index{0};  ///< index into Config::sensors
     double raw{0.0};              ///< register value as decoded, before scaling
     double value{0.0};            ///< engineering value in the sensor's unit
+    /// The value before the field calibration was applied (published as "measured", so the
+    /// platform can recompute history after a bad calibration); empty: none applied.
+    std::optional<double> measured;
+    /// Taken while a technician calibrates the sensor: the window is flagged C.
+    bool calibrating{false};
     SampleQuality quality{SampleQuality::Good};
     std::chrono::system_clock::time_point sampled_at;  ///< wall-clock time (see `clock`)
     std::int64_t mono_ms{0};                           ///< monotonic time since boot

@@ -68,6 +68,8 @@ const char* to_string(WindowQuality quality) {
             return "fault";
         case WindowQuality::NoData:
             return "no_data";
+        case WindowQuality::Calibrating:
+            return "calibrating";
     }
     return "?";
 }
@@ -115,20 +117,27 @@ std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
         return c == ClockState::Unsynchronised ? 2 : c == ClockState::Corrected ? 1 : 0;
     };
     if (severity(reading.clock) > severity(acc.clock)) acc.clock = reading.clock;
+    if (reading.calibrating) ++acc.calibrating;
     if (reading.quality != SampleQuality::Good) {
         ++acc.failed;
         ++acc.faults[static_cast<std::size_t>(reading.quality)];
         return closed;
     }
+    const double measured = reading.measured.value_or(reading.value);
     if (acc.count == 0) {
         acc.min = acc.max = reading.value;
+        acc.measured_min = acc.measured_max = measured;
     } else {
         acc.min = std::min(acc.min, reading.value);
         acc.max = std::max(acc.max, reading.value);
+        acc.measured_min = std::min(acc.measured_min, measured);
+        acc.measured_max = std::max(acc.measured_max, measured);
     }
     ++acc.count;
     acc.sum += reading.value;
     acc.last = reading.value;
+    acc.measured_sum += measured;
+    acc.measured_last = measured;
     return closed;
 }
 
@@ -172,7 +181,12 @@ WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete)
         s.max = acc.max;
         s.mean = acc.sum / acc.count;
         s.last = acc.last;
+        s.measured_min = acc.measured_min;
+        s.measured_max = acc.measured_max;
+        s.measured_mean = acc.measured_sum / acc.count;
+        s.measured_last = acc.measured_last;
     }
+    s.calibrating = acc.calibrating;
     // The most frequent fault decides the flag (ties: the more specific D and T before B).
     std::size_t dominant = 0;
     for (std::size_t q = 1; q < s.faults.size(); ++q) {
@@ -183,8 +197,12 @@ WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete)
     }
     const char fault_flag = dominant == 0 ? 'B' : hj212_flag(static_cast<SampleQuality>(dominant));
     // A window is as good as its good samples unless faults outnumber them.
-    s.flag = acc.count > 0 && acc.failed <= acc.count ? 'N' : fault_flag;
-    if (acc.count == 0) {
+    s.flag = acc.calibrating > 0                        ? 'C'
+             : acc.count > 0 && acc.failed <= acc.count ? 'N'
+                                                        : fault_flag;
+    if (acc.calibrating > 0) {
+        s.quality = WindowQuality::Calibrating;
+    } else if (acc.count == 0) {
         s.quality = acc.failed == 0     ? WindowQuality::NoData
                     : fault_flag == 'B' ? WindowQuality::CommError
                                         : WindowQuality::Fault;

@@ -14,11 +14,12 @@
 namespace gw {
 
 enum class WindowQuality : std::uint8_t {
-    Good,       ///< enough good samples (coverage >= threshold) and no failed poll
-    Partial,    ///< some good samples, but failed polls or coverage below the threshold
-    CommError,  ///< polls were made but none succeeded (mostly communication faults)
-    Fault,      ///< samples arrived but none was usable (instrument fault, over range, stuck)
-    NoData,     ///< no poll result at all arrived in the window (e.g. bus thread stuck)
+    Good,         ///< enough good samples (coverage >= threshold) and no failed poll
+    Partial,      ///< some good samples, but failed polls or coverage below the threshold
+    CommError,    ///< polls were made but none succeeded (mostly communication faults)
+    Fault,        ///< samples arrived but none was usable (instrument fault, over range, stuck)
+    NoData,       ///< no poll result at all arrived in the window (e.g. bus thread stuck)
+    Calibrating,  ///< a technician calibrated the sensor during the window (HJ 212 flag C)
 };
 
 const char* to_string(WindowQuality quality);
@@ -30,13 +31,17 @@ struct WindowSummary {
     std::uint32_t failed{0};                     ///< samples whose quality was not Good
     std::uint32_t expected{0};                   ///< polls a full window should see
     std::optional<double> min, max, mean, last;  ///< over good samples; empty when count == 0
+    /// The same over the values before field calibration ("measured").
+    std::optional<double> measured_min, measured_max, measured_mean, measured_last;
+    std::uint32_t calibrating{0};  ///< samples taken while the sensor was being calibrated
     WindowQuality quality{WindowQuality::NoData};
     /// The least trustworthy clock state among the window's samples.
     ClockState clock{ClockState::Synchronised};
     /// Failed samples by quality (index = SampleQuality; [Good] stays 0).
     std::array<std::uint32_t, kSampleQualityCount> faults{};
-    /// HJ 212 data flag of the window: 'N' when good samples are at least as many as failed
-    /// ones, else the flag of the most frequent fault ('B', 'D' or 'T'); 'B' with no data.
+    /// HJ 212 data flag of the window: 'C' when any sample was taken during a calibration, else
+    /// 'N' when good samples are at least as many as failed ones, else the flag of the most
+    /// frequent fault ('B', 'D' or 'T'); 'B' with no data.
     char flag{'B'};
 };
 
@@ -51,6 +56,11 @@ struct OpenWindow {
     double min{0.0};
     double max{0.0};
     double last{0.0};
+    double measured_sum{0.0};  ///< the same four over the values before field calibration
+    double measured_min{0.0};
+    double measured_max{0.0};
+    double measured_last{0.0};
+    std::uint32_t calibrating{0};  ///< samples taken during a calibration
     ClockState clock{ClockState::Synchronised};
     std::array<std::uint32_t, kSampleQualityCount> faults{};
     bool empty() const { return count == 0 && failed == 0; }
