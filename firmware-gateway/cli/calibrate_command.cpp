@@ -225,9 +225,19 @@ public:
             abort_session();
             if (had_session || wizard_ || code == kExitInterrupted)
                 std::fprintf(stderr, "calibration aborted, nothing recorded\n");
+        } catch (const std::exception& e) {
+            // Anything unexpected (e.g. an answer of the wrong shape): never leave the session
+            // open.
+            code = kExitRefused;
+            end_line();
+            std::fprintf(stderr, "towngw: %s\n", e.what());
+            doc_["error"] = {{"error", e.what()}};
+            abort_session();
+            std::fprintf(stderr, "calibration aborted, nothing recorded\n");
         }
         doc_["exit_code"] = code;
-        if (args_.common.json) std::cout << doc_.dump(2) << "\n";
+        if (args_.common.json)
+            std::cout << doc_.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         std::fflush(stdout);
         return code;
     }
@@ -405,6 +415,8 @@ private:
         if (response.contains("buffer_names") && response["buffer_names"].is_array())
             for (const auto& name : response["buffer_names"])
                 if (name.is_string()) buffer_names_.push_back(name.get<std::string>());
+        // A bin's measured value, shown while calibrating, is the distance, not the fill %.
+        if (model_of(model_) == Model::Bin) unit_ = "mm";
         doc_["session"] = session_;
         doc_["model"] = model_;
         doc_["begin"] = response;
@@ -438,11 +450,10 @@ private:
                 const json samples = response.value("samples", json::array());
                 if (!moved && samples.is_array() && !samples.empty()) {
                     const json& last = samples.back();
-                    const json value = last.contains("measured") ? last["measured"]
-                                                                 : last.value("value", json());
-                    const double limit = stability.is_object()
-                                             ? stability.value("limit_per_min", 0.0)
-                                             : 0.0;
+                    const json value =
+                        last.contains("measured") ? last["measured"] : last.value("value", json());
+                    const double limit =
+                        stability.is_object() ? stability.value("limit_per_min", 0.0) : 0.0;
                     if (value.is_number() &&
                         std::fabs(value.get<double>() - *leave_from) > std::max(limit, 1e-9))
                         moved = true;

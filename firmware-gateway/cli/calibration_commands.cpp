@@ -69,8 +69,6 @@ void print_current(const std::string& sensor, const json& calibration) {
     std::printf("%s\n", head.c_str());
     const std::string at = calibration.value("calibrated_at", "");
     if (!at.empty()) std::printf("  calibrated %s\n", short_time(at).c_str());
-    const std::string due = calibration.value("due_at", "");
-    if (!due.empty()) std::printf("  due        %s\n", short_time(due).c_str());
     std::string coefficients;
     for (const char* key : {"gain", "offset", "empty_mm", "full_mm"}) {
         auto it = calibration.find(key);
@@ -150,7 +148,7 @@ int export_history(const CalibrationArgs& a) {
 int rollback(const CalibrationArgs& a) {
     const std::string user = unix_user_name();
     if (!a.yes && interactive_terminal()) {
-        std::string what = "the coefficients in force before its latest calibration";
+        std::string what = "its latest calibration";
         // Name the version being undone when the daemon can tell; the question works without.
         const auto socket = resolve_socket(a.common);
         if (!socket) return kExitConfig;
@@ -164,8 +162,8 @@ int rollback(const CalibrationArgs& a) {
         const json calibration = current->value("calibration", json::object());
         if (calibration.is_object() && calibration.contains("version") &&
             calibration["version"].is_number())
-            what += " (v" + std::to_string(calibration["version"].get<long long>()) + ")";
-        std::printf("Roll %s back to %s? [y/N] ", a.sensor.c_str(), what.c_str());
+            what = "v" + std::to_string(calibration["version"].get<long long>());
+        std::printf("Roll %s back to before %s? [y/N] ", a.sensor.c_str(), what.c_str());
         std::fflush(stdout);
         std::string answer;
         if (!std::getline(std::cin, answer)) {

@@ -171,7 +171,7 @@ std::string per_minute(const std::string& unit) {
 
 std::string stability_text(const json& stability, const std::string& unit) {
     const json* drift = number_field(stability, {"drift_per_min"});
-    if (drift == nullptr) return "drift -: collecting samples (needs 10 s of good readings)";
+    if (drift == nullptr) return "drift -: collecting samples (10 s of good readings)";
     const json* limit = number_field(stability, {"limit_per_min"});
     int decimals = 3;
     if (limit != nullptr && limit->get<double>() > 0) {
@@ -183,6 +183,11 @@ std::string stability_text(const json& stability, const std::string& unit) {
         stable = stability["stable"].get<bool>();
     else if (limit != nullptr)
         stable = std::fabs(drift->get<double>()) <= limit->get<double>();
+    // The daemon judges stability over at least 10 s of good samples (docs/control-protocol.md).
+    if (const json* span = number_field(stability, {"span_s"});
+        span != nullptr && !stable && span->get<double>() < 10.0)
+        return "drift -: collecting samples (" + printf_text("%.0f", span->get<double>()) +
+               " of 10 s)";
     std::string text = "drift " + fixed(drift->get<double>(), decimals) + " " + per_minute(unit);
     if (limit != nullptr) text += " (limit " + printf_text("%.4g", limit->get<double>()) + ")";
     return text + (stable ? ": STABLE" : ": UNSTABLE");
@@ -298,11 +303,15 @@ std::vector<std::string> preview_lines(const json& preview, const std::string& u
         std::string text = "  residuals:";
         double max_abs = 0;
         for (const auto& r : *residuals) {
-            text += " " + coefficient_text(r);
+            // Two points fit exactly: print 0, not 8.88178e-16.
+            text += " " + (r.is_number() && std::fabs(r.get<double>()) < 5e-7 ? std::string("0")
+                           : r.is_number() ? printf_text("%.3g", r.get<double>())
+                                           : coefficient_text(r));
             if (r.is_number()) max_abs = std::max(max_abs, std::fabs(r.get<double>()));
         }
         if (!unit.empty()) text += " " + unit;
-        if (residuals->size() > 1) text += " (max " + printf_text("%.3g", max_abs) + ")";
+        if (residuals->size() > 1 && max_abs >= 5e-7)
+            text += " (max " + printf_text("%.3g", max_abs) + ")";
         lines.push_back(text);
     }
     std::string conditions;
@@ -346,7 +355,9 @@ std::string point_text(const json& point) {
     if (const json* index = number_field(point, {"index"}))
         text += " " + std::to_string(index->get<long long>());
     text += ":";
-    if (const json* reference = number_field(point, {"reference"}))
+    if (const std::string position = string_field(point, {"position"}); !position.empty())
+        text += " " + position + " bin,";
+    else if (const json* reference = number_field(point, {"reference"}))
         text += " reference " + number_text(*reference) + ",";
     if (const json* raw = number_field(point, {"raw"})) text += " read " + number_text(*raw);
     if (const json* t = number_field(point, {"temperature_degc"}))
@@ -435,7 +446,8 @@ std::string chain_text(const json& chain) {
     if (chain.value("ok", false)) {
         std::string text = "hash chain: ok";
         if (const json* n = number_field(chain, {"entries"}))
-            text += " (" + std::to_string(n->get<long long>()) + " entries)";
+            text += " (" + std::to_string(n->get<long long>()) +
+                    (n->get<long long>() == 1 ? " entry)" : " entries)");
         return text;
     }
     std::string text = "HASH CHAIN BROKEN";

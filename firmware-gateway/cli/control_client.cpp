@@ -57,7 +57,8 @@ bool ControlClient::connect() {
 std::optional<json> ControlClient::request(const json& req, std::chrono::milliseconds timeout) {
     interrupted_ = false;
     error_.clear();
-    const std::string line = req.dump() + "\n";
+    // Invalid UTF-8 (a note typed in a GBK terminal) is replaced, not thrown.
+    const std::string line = req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (fd_ < 0 && !connect()) return std::nullopt;
         bool retryable = false;

@@ -147,7 +147,8 @@ TEST_CASE(
                                   {"session", session},
                                   {"buffer", "6.86"},
                                   {"temperature_degc", 25.0},
-                                  {"average_s", 2}});
+                                  {"average_s", 2},
+                                  {"force", true}});
     INFO(verify.dump());
     REQUIRE(verify.value("ok", false));
     CHECK(verify["verification"]["passed"] == true);

@@ -242,6 +242,10 @@ TEST_CASE("cli: the stability line", "[unit][cli]") {
     CHECK(stability_text({{"drift_per_min", 3.54}, {"limit_per_min", 14.13}}, "µS/cm") ==
           "drift 3.5 µS/cm/min (limit 14.13): STABLE");
     CHECK_THAT(stability_text(json::object(), "pH"), Contains("collecting samples"));
+    // Fewer than 10 s of samples: not judged yet, whatever the drift says.
+    CHECK(stability_text(
+              {{"drift_per_min", 0.0}, {"limit_per_min", 0.05}, {"span_s", 4.2}, {"stable", false}},
+              "pH") == "drift -: collecting samples (4 of 10 s)");
     CHECK_THAT(stability_text({{"drift_per_min", nullptr}, {"limit_per_min", 0.05}}, "pH"),
                Contains("collecting samples"));
 }

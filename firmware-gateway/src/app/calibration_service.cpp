@@ -372,9 +372,15 @@ void CalibrationService::read(const json& request, Reply& reply) {
     }
     const auto st = stability(*sensor, now_ms_);
     const auto& config = config_.sensors[*sensor];
+    const auto& device = config_.devices[config.device_index];
+    // Stability and points are on the measured value: for a bin that is the distance.
+    const std::string measured_unit = config.register_index < device.profile.registers.size()
+                                          ? device.profile.registers[config.register_index].unit
+                                          : config.unit;
     reply({{"ok", true},
            {"sensor", config.id},
            {"unit", config.unit},
+           {"measured_unit", measured_unit},
            {"poll_ms", config_.devices[config.device_index].poll_period.count()},
            {"calibrating", calibrating(*sensor)},
            {"samples", samples},
@@ -382,6 +388,7 @@ void CalibrationService::read(const json& request, Reply& reply) {
             {{"drift_per_min", st.drift_per_min},
              {"limit_per_min", st.limit_per_min},
              {"span_s", st.span_s},
+             {"min_span_s", kMinStabilitySpanMs / 1000},
              {"stable", st.stable}}}});
 }
 
@@ -461,12 +468,20 @@ void CalibrationService::begin(const json& request, Reply& reply) {
     watch(*sensor, now_ms_);
     const std::string id = session.id;
     sessions_.emplace(id, std::move(session));
-    reply({{"ok", true},
-           {"session", id},
-           {"sensor", config_.sensors[*sensor].id},
-           {"model", model},
-           {"steps", steps},
-           {"expires_in_s", kSessionIdleMs / 1000}});
+    json response = {{"ok", true},
+                     {"session", id},
+                     {"sensor", config_.sensors[*sensor].id},
+                     {"model", model},
+                     {"steps", steps},
+                     {"expires_in_s", kSessionIdleMs / 1000}};
+    if (model == "ph") {
+        const auto table = buffer_table(sessions_.at(id));
+        response["buffers"] = table == calibration::BufferTable::Nist        ? "nist"
+                              : table == calibration::BufferTable::Technical ? "technical"
+                                                                             : "gb";
+        response["buffer_names"] = calibration::buffer_names(table);
+    }
+    reply(std::move(response));
 }
 
 void CalibrationService::point(const json& request, Reply& reply) {
@@ -708,6 +723,14 @@ void CalibrationService::verify(const json& request, Reply& reply) {
         }
     } catch (const std::invalid_argument& e) {
         reply(error("bad_request", e.what()));
+        return;
+    }
+    const auto st = stability(sensor, now_ms_);
+    if (!st.stable && !request.value("force", false)) {
+        reply(error("not_stable", "the reading is not stable yet: drift " +
+                                      std::to_string(st.drift_per_min) + " per min, limit " +
+                                      std::to_string(st.limit_per_min) +
+                                      " (wait, or \"force\": true)"));
         return;
     }
     const auto mean = recent_mean(sensor, now_ms_, average.value_or(10.0));
