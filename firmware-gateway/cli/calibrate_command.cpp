@@ -35,9 +35,14 @@ On a terminal, without point options: a wizard. It tells you which standard to
 use, shows the live reading and whether it is STABLE, records the point when you
 press Enter, shows the result and asks before committing. Ctrl-C aborts at any
 prompt; nothing is recorded.
-With point options (or without a terminal): the same steps, unattended. Before
-each point it waits up to 120 s for a stable reading. Nothing is stored without
---commit. While a session is open the sensor's data are flagged C.
+With point options (or without a terminal): the same steps, unattended. Put the
+probe in the first standard before you start, and in the next one when
+"point N/M:" (or "verify:") is printed. Before each point it waits up to 120 s
+for a stable reading; from the second point on also until the probe is in the
+next standard: for the 10 s a point averages, every reading must differ from the
+previous point's by more than 0.5 pH (30 mV for a probe reporting mV), other
+sensors 1 % (at least 0.001 in the sensor's unit). Nothing is stored without
+--commit. While a session is open, the sensor's data are flagged C.
 
 Who and why:
   --technician NAME   default: your Unix user
@@ -59,7 +64,8 @@ Points, recorded in the order given:
 Check and finish:
   --verify-buffer NAME --verify-temp C  pH: re-read the first buffer (0.05 pH)
   --verify-point REF           other sensors: re-read a standard
-  --force       record without waiting for a stable reading (marked unstable)
+  --force       record at once, without waiting for a stable reading (marked
+                unstable) or for the move to the next standard
   --commit      store the calibration (default: show the result, then abort)
   --dry-run     never store it, even in the wizard
   --note TEXT   stored with the calibration
@@ -429,42 +435,49 @@ private:
     // --- waiting for a stable reading -------------------------------------------------------
 
     /// Script mode: polls `read` until the reading is stable or `deadline` passes. With
-    /// `leave_from` (the raw value of the previous point) the reading must also have moved away
-    /// from it by more than the stability limit: the probe is in the next standard, not still
-    /// in the last one.
+    /// `leave_from` (the raw value of the previous point) the probe must also be in the next
+    /// standard: every sample the point would average (the last kPointAverageS seconds) must be
+    /// farther from it than movement_threshold() (pH 0.5 pH), so a point is never the mean of
+    /// two standards and a probe left in the last one is noticed.
     void wait_stable(Clock::time_point deadline, std::optional<double> leave_from) {
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
         say("  waiting for a stable reading (up to " + std::to_string((left.count() + 999) / 1000) +
             " s)...");
         auto last_print = Clock::time_point{};
         std::string line;
-        bool moved = !leave_from.has_value();
         while (true) {
-            const json response = read_once();
+            // Enough samples to cover the averaging window (the daemon keeps at most 120).
+            const long wanted = std::clamp<long>(
+                std::lround(kPointAverageS * 1000.0 / std::max(interval_ms_, 1)) + 2, 1, 120);
+            const json response =
+                call({{"cmd", "read"}, {"sensor", args_.sensor}, {"samples", wanted}});
             bool stable = false;
+            Movement moved{true, true};
             if (response.value("ok", false)) {
+                const bool knew_interval = interval_known_;
                 interval_ms_ = interval_of(response);
+                interval_known_ = true;
                 line = live_line(response, unit_);
                 const json stability = response.value("stability", json::object());
                 stable = stability.is_object() && stability.value("stable", false);
-                const json samples = response.value("samples", json::array());
-                if (!moved && samples.is_array() && !samples.empty()) {
-                    const json& last = samples.back();
-                    const json value =
-                        last.contains("measured") ? last["measured"] : last.value("value", json());
-                    const double limit =
-                        stability.is_object() ? stability.value("limit_per_min", 0.0) : 0.0;
-                    if (value.is_number() &&
-                        std::fabs(value.get<double>() - *leave_from) > std::max(limit, 1e-9))
-                        moved = true;
+                if (leave_from) {
+                    const double threshold = movement_threshold(
+                        model_, response.value("measured_unit", unit_), *leave_from);
+                    moved = movement_since(response.value("samples", json::array()), *leave_from,
+                                           threshold, kPointAverageS, interval_ms_);
+                    // Asked for too few samples to see the whole window: ask again.
+                    if (!knew_interval) moved.window = false;
+                    if (!moved.newest)
+                        line += "  (still as at the last point)";
+                    else if (!moved.window)
+                        line += "  (settling in the new standard)";
                 }
-                if (!moved) line += "  (still as at the last point)";
             } else if (response.value("code", "") == "not_enough_data") {
                 line = "  waiting for readings...";
             } else {
                 refuse(response);
             }
-            const bool done = stable && moved;
+            const bool done = stable && moved.window;
             const auto now = Clock::now();
             if (ui_tty_ || done || now - last_print >= seconds(10)) {
                 show_live(line);
@@ -476,13 +489,13 @@ private:
             }
             if (now >= deadline) {
                 fail(kExitRefused,
-                     moved ? args_.sensor + " did not become stable within " +
-                                 std::to_string(kStableDeadline.count()) + " s (" + trim(line) +
-                                 "); use --force to record it anyway"
-                           : args_.sensor + " still reads as at the previous point after " +
-                                 std::to_string(kStableDeadline.count()) +
-                                 " s: is the probe in the next standard? (--force records it "
-                                 "anyway)");
+                     moved.newest ? args_.sensor + " did not become stable within " +
+                                        std::to_string(kStableDeadline.count()) + " s (" +
+                                        trim(line) + "); use --force to record it anyway"
+                                  : args_.sensor + " still reads as at the previous point after " +
+                                        std::to_string(kStableDeadline.count()) +
+                                        " s: is the probe in the next standard? (--force records "
+                                        "it anyway)");
             }
             if (!sleep_ms(interval_ms_)) throw Stop{kExitInterrupted};
         }
@@ -920,6 +933,7 @@ private:
         sigemptyset(&block);
         sigaddset(&block, SIGINT);
         sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
         ::sigprocmask(SIG_BLOCK, &block, &old);
         json req = commit_request(session_, args_);
         auto response = client_.request(req, kCalibrationTimeout);
@@ -954,6 +968,7 @@ private:
     json verification_;
     json doc_;
     int interval_ms_{1000};
+    bool interval_known_{false};      ///< interval_ms_ is the sensor's poll_ms from a read answer
     std::optional<double> last_raw_;  ///< raw value of the last point recorded (script mode)
     bool live_open_{false};
     std::size_t live_width_{0};

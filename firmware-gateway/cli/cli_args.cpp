@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli_args.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "cli_format.hpp"
+
 namespace gw::cli {
 
 namespace {
@@ -307,6 +313,52 @@ json commit_request(const std::string& session, const CalibrateArgs& args) {
     if (!args.note.empty()) req["note"] = args.note;
     if (args.full_mm) req["full_mm"] = *args.full_mm;
     return req;
+}
+
+double movement_threshold(const std::string& model, const std::string& measured_unit,
+                          double previous_raw) {
+    if (model == "ph") return measured_unit == "mV" ? 30.0 : 0.5;
+    return std::max(std::fabs(previous_raw) * 0.01, 0.001);
+}
+
+Movement movement_since(const json& samples, double previous_raw, double threshold,
+                        double average_s, int poll_ms) {
+    Movement m;
+    if (!samples.is_array()) return m;
+    struct Sample {
+        double value;
+        std::optional<std::int64_t> time_ms;
+    };
+    std::vector<Sample> good;
+    bool all_timed = true;
+    for (const auto& s : samples) {
+        if (!s.is_object() || s.value("quality", std::string("good")) != "good") continue;
+        const auto v = s.find("measured") != s.end() ? s.find("measured") : s.find("value");
+        if (v == s.end() || !v->is_number()) continue;
+        const auto t = s.contains("time") && s["time"].is_string()
+                           ? rfc3339_ms(s["time"].get<std::string>())
+                           : std::nullopt;
+        all_timed = all_timed && t.has_value();
+        good.push_back({v->get<double>(), t});
+    }
+    if (good.empty()) return m;
+    const auto away = [&](const Sample& s) {
+        return std::fabs(s.value - previous_raw) > threshold;
+    };
+    m.newest = away(good.back());
+    if (!m.newest) return m;
+    const auto window_ms = static_cast<std::int64_t>(average_s * 1000.0);
+    std::size_t first = 0;
+    if (all_timed) {
+        const std::int64_t from = *good.back().time_ms - window_ms;
+        while (first < good.size() && *good[first].time_ms < from) ++first;
+    } else {
+        const auto count =
+            static_cast<std::size_t>(window_ms / std::max(poll_ms, 1)) + 1;  // at least 1
+        first = good.size() > count ? good.size() - count : 0;
+    }
+    m.window = std::all_of(good.begin() + static_cast<std::ptrdiff_t>(first), good.end(), away);
+    return m;
 }
 
 CalibrationArgs parse_calibration_args(const std::vector<std::string>& args) {

@@ -91,6 +91,33 @@ json verify_request(const std::string& session, const VerifyArg& verify);
 
 json commit_request(const std::string& session, const CalibrateArgs& args);
 
+// --- script mode: is the probe in the next standard? ---------------------------------------------
+
+/// The daemon's default `average_s` (docs/control-protocol.md, `calibration.point`): a point is
+/// the mean of the good samples of the last 10 s. The CLI does not send `average_s`.
+constexpr double kPointAverageS = 10.0;
+
+/// How far every averaged sample must be from the previous point's raw value before script mode
+/// records the next standard (or the verification): pH 0.5 pH (30 mV when the probe reports
+/// electrode mV, `measured_unit` "mV"), since the buffers of a table are at least 2.3 pH apart
+/// and even a worn electrode (70 % of Nernst) moves more than 1.5 pH between them; other models
+/// 1 % of the previous raw value, at least 0.001 in the measured unit (a guard against a
+/// forgotten move, not an acceptance limit: a point next to zero only needs a visible change).
+double movement_threshold(const std::string& model, const std::string& measured_unit,
+                          double previous_raw);
+
+/// Whether the newest good sample, and every good sample of the last `average_s` seconds before
+/// it (what `calibration.point` would average now), are more than `threshold` away from
+/// `previous_raw`. `samples` are those of a `read` answer (oldest first); their "time" decides
+/// what is in the window, or, when a time cannot be read, the last average_s*1000/poll_ms
+/// samples are taken. Samples that are not "good" are skipped, as the daemon skips them.
+struct Movement {
+    bool newest{false};  ///< the newest good sample has left the previous point
+    bool window{false};  ///< ... and so has every good sample of the averaging window
+};
+Movement movement_since(const json& samples, double previous_raw, double threshold,
+                        double average_s, int poll_ms);
+
 // --- towngw calibration show|history|export|rollback --------------------------------------------
 
 struct CalibrationArgs {

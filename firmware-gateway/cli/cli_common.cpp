@@ -150,6 +150,9 @@ void install_interrupt_handler() {
     action.sa_flags = 0;  // no SA_RESTART: poll(), read() and recv() return EINTR
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
+    // A dropped SSH connection (a phone in the rain): abort the session like Ctrl-C, so the
+    // sensor's data are not left flagged C until the session's 30-minute expiry.
+    ::sigaction(SIGHUP, &action, nullptr);
 }
 
 bool interrupted() {

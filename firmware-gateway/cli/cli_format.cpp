@@ -251,6 +251,78 @@ std::string short_time(const std::string& rfc3339) {
     return rfc3339.substr(0, 10) + " " + rfc3339.substr(11, 5) + (utc ? " UTC" : "");
 }
 
+namespace {
+
+/// `count` decimal digits at `pos`, or -1.
+int digits_at(const std::string& text, std::size_t pos, std::size_t count) {
+    if (pos + count > text.size()) return -1;
+    int value = 0;
+    for (std::size_t i = pos; i < pos + count; ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(text[i]))) return -1;
+        value = value * 10 + (text[i] - '0');
+    }
+    return value;
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, int m, int d) {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const std::int64_t yoe = y - era * 400;
+    const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> rfc3339_ms(const std::string& text) {
+    // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+    if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || text[13] != ':' ||
+        text[16] != ':')
+        return std::nullopt;
+    const int year = digits_at(text, 0, 4);
+    const int month = digits_at(text, 5, 2);
+    const int day = digits_at(text, 8, 2);
+    const int hour = digits_at(text, 11, 2);
+    const int minute = digits_at(text, 14, 2);
+    const int second = digits_at(text, 17, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+        minute < 0 || minute > 59 || second < 0 || second > 60)
+        return std::nullopt;
+    std::size_t pos = 19;
+    std::int64_t ms = 0;
+    if (pos < text.size() && text[pos] == '.') {
+        ++pos;
+        int scale = 100;
+        const std::size_t first = pos;
+        while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+            ms += scale * (text[pos] - '0');
+            scale /= 10;
+            ++pos;
+        }
+        if (pos == first) return std::nullopt;
+    }
+    std::int64_t offset_min = 0;
+    if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+        ++pos;
+    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+        const int oh = digits_at(text, pos + 1, 2);
+        const int om = digits_at(text, pos + 4, 2);
+        if (oh < 0 || om < 0 || pos + 3 >= text.size() || text[pos + 3] != ':') return std::nullopt;
+        offset_min = (text[pos] == '-' ? -1 : 1) * (oh * 60 + om);
+        pos += 6;
+    } else {
+        return std::nullopt;
+    }
+    if (pos != text.size()) return std::nullopt;
+    const std::int64_t days = days_from_civil(year, month, day);
+    const std::int64_t seconds =
+        days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+    return seconds * 1000 + ms;
+}
+
 std::string sample_header(bool raw) {
     return raw ? "TIME (UTC)         VALUE    MEASURED  QUALITY"
                : "TIME (UTC)         VALUE  QUALITY";

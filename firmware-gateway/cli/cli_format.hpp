@@ -4,7 +4,9 @@
 // technician reads them in an SSH app on a phone. Missing fields print as "-", never throw.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,9 @@ std::vector<std::string> sensors_table(const json& sensors);
 std::string time_of_day(const std::string& rfc3339);
 /// `2026-11-20T02:10:00Z` -> `2026-11-20 02:10 UTC`.
 std::string short_time(const std::string& rfc3339);
+/// `2026-11-29T05:20:01.250Z` (or with an offset, `+08:00`) -> milliseconds since the Unix
+/// epoch; nothing when the text is not an RFC 3339 date and time.
+std::optional<std::int64_t> rfc3339_ms(const std::string& rfc3339);
 
 /// `towngw read`: the header and one line per sample (with the measured value when `raw`).
 std::string sample_header(bool raw);

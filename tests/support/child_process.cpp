@@ -17,9 +17,8 @@
 #include "wait.hpp"
 
 namespace gw::test {
-namespace {
 
-ExitStatus decode(int wstatus) {
+ExitStatus decode_wait_status(int wstatus) {
     ExitStatus s;
     if (WIFSIGNALED(wstatus)) {
         s.signaled = true;
@@ -29,6 +28,17 @@ ExitStatus decode(int wstatus) {
     }
     return s;
 }
+
+ExitStatus kill_and_reap(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int wstatus = 0;
+    pid_t r;
+    do {
+        r = ::waitpid(pid, &wstatus, 0);
+    } while (r < 0 && errno == EINTR);
+    return r == pid ? decode_wait_status(wstatus) : ExitStatus{true, 0, SIGKILL};
+}
+namespace {
 
 /// Writes errno to the status pipe and exits; only async-signal-safe calls (runs after fork).
 [[noreturn]] void child_fail(int pipe_fd) {
@@ -155,7 +165,7 @@ bool ChildProcess::try_reap() {
         r = ::waitpid(pid_, &wstatus, WNOHANG);
     } while (r < 0 && errno == EINTR);
     if (r == pid_) {
-        status_ = decode(wstatus);
+        status_ = decode_wait_status(wstatus);
         return true;
     }
     if (r < 0) {
@@ -185,14 +195,7 @@ ExitStatus ChildProcess::stop(std::chrono::milliseconds grace) {
     if (!try_reap()) {
         ::kill(pid_, SIGTERM);
         if (!wait_exit(grace)) {
-            ::kill(pid_, SIGKILL);
-            // SIGKILL cannot be ignored, so a blocking wait is bounded.
-            int wstatus = 0;
-            pid_t r;
-            do {
-                r = ::waitpid(pid_, &wstatus, 0);
-            } while (r < 0 && errno == EINTR);
-            status_ = (r == pid_) ? decode(wstatus) : ExitStatus{true, 0, SIGKILL};
+            status_ = kill_and_reap(pid_);
         }
     }
     return *status_;

@@ -25,6 +25,12 @@ struct ExitStatus {
     std::string describe() const;
 };
 
+/// ExitStatus of a waitpid() status word.
+ExitStatus decode_wait_status(int wstatus);
+
+/// SIGKILL, then a blocking (bounded: SIGKILL cannot be ignored) waitpid of `pid`.
+ExitStatus kill_and_reap(pid_t pid);
+
 class ChildProcess {
 public:
     /// Starts argv[0] (an absolute path or a name looked up in PATH) with stdin from /dev/null.

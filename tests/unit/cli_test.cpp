@@ -3,6 +3,7 @@
 // human output formatted from the daemon's answers (firmware-gateway/cli/cli_args.hpp,
 // cli_format.hpp). The commands themselves run against a daemon in the integration tests.
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -348,4 +349,69 @@ TEST_CASE("cli: sample and live lines", "[unit][cli]") {
         {"stability", {{"drift_per_min", 0.012}, {"limit_per_min", 0.05}, {"stable", true}}}};
     CHECK(live_line(read, "pH") == "  7.05 pH   drift 0.012 pH/min (limit 0.05): STABLE");
     CHECK_THAT(live_line({{"samples", json::array()}}, "pH"), Contains("waiting"));
+}
+
+TEST_CASE("cli: RFC 3339 times to milliseconds", "[unit][cli]") {
+    CHECK(rfc3339_ms("1970-01-01T00:00:00Z") == 0);
+    CHECK(rfc3339_ms("2026-11-29T05:20:01.250Z") == 1795929601250);
+    CHECK(rfc3339_ms("2026-11-29T05:20:01.25Z") == 1795929601250);
+    CHECK(rfc3339_ms("2026-11-29T05:20:01Z") == 1795929601000);
+    CHECK(rfc3339_ms("2026-11-29T13:20:01.250+08:00") == 1795929601250);
+    CHECK(rfc3339_ms("2000-02-29T00:00:00Z") == 951782400000);
+    CHECK_FALSE(rfc3339_ms(""));
+    CHECK_FALSE(rfc3339_ms("2026-11-29 05:20"));
+    CHECK_FALSE(rfc3339_ms("2026-11-29T05:20:01"));
+    CHECK_FALSE(rfc3339_ms("2026-13-29T05:20:01Z"));
+    CHECK_FALSE(rfc3339_ms("2026-11-29T05:20:01.Z"));
+    CHECK_FALSE(rfc3339_ms("2026-11-29T05:20:01Zjunk"));
+}
+
+TEST_CASE("cli: script mode records the next standard only once the probe is in it",
+          "[unit][cli]") {
+    // pH: half a pH unit, whatever the stability limit; mV probes 30 mV; others 1 % or 0.001.
+    CHECK(movement_threshold("ph", "pH", 6.91) == Approx(0.5));
+    CHECK(movement_threshold("ph", "mV", 12.0) == Approx(30.0));
+    CHECK(movement_threshold("turbidity", "NTU", 98.0) == Approx(0.98));
+    CHECK(movement_threshold("turbidity", "NTU", 0.02) == Approx(0.001));
+    CHECK(movement_threshold("bin", "mm", -1200.0) == Approx(12.0));
+
+    // Samples every 250 ms: the probe went from 6.91 to 9.15 at second 5.
+    const auto samples_until = [](int last_ms) {
+        json samples = json::array();
+        for (int t = 0; t <= last_ms; t += 250) {
+            char time[64];
+            std::snprintf(time, sizeof time, "2026-11-29T05:20:%02d.%03dZ", t / 1000, t % 1000);
+            samples.push_back({{"time", time},
+                               {"measured", t < 5000 ? 6.91 : 9.15},
+                               {"value", 0.0},
+                               {"quality", "good"}});
+        }
+        return samples;
+    };
+    const Movement before = movement_since(samples_until(4750), 6.91, 0.5, 10.0, 250);
+    CHECK_FALSE(before.newest);
+    CHECK_FALSE(before.window);
+    const Movement settling = movement_since(samples_until(9000), 6.91, 0.5, 10.0, 250);
+    CHECK(settling.newest);
+    CHECK_FALSE(settling.window);  // 6.91 is still in the last 10 s
+    const Movement in_next = movement_since(samples_until(15000), 6.91, 0.5, 10.0, 250);
+    CHECK(in_next.newest);
+    CHECK(in_next.window);
+    // A jump of less than the threshold is not a move.
+    CHECK_FALSE(movement_since(samples_until(15000), 9.0, 0.5, 10.0, 250).newest);
+
+    // Samples that are not good are skipped, as the daemon skips them.
+    json with_bad = samples_until(15000);
+    with_bad[with_bad.size() - 30]["measured"] = 6.91;
+    with_bad[with_bad.size() - 30]["quality"] = "stale";
+    CHECK(movement_since(with_bad, 6.91, 0.5, 10.0, 250).window);
+    with_bad[with_bad.size() - 30]["quality"] = "good";
+    CHECK_FALSE(movement_since(with_bad, 6.91, 0.5, 10.0, 250).window);
+
+    // Without readable times: the last 10 s / poll_ms samples.
+    json untimed = samples_until(9000);
+    for (auto& s : untimed) s.erase("time");
+    CHECK_FALSE(movement_since(untimed, 6.91, 0.5, 10.0, 250).window);
+    CHECK(movement_since(untimed, 6.91, 0.5, 3.0, 250).window);
+    CHECK_FALSE(movement_since(json::array(), 6.91, 0.5, 10.0, 250).newest);
 }

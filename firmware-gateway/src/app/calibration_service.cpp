@@ -123,7 +123,7 @@ void CalibrationService::apply_record(std::size_t sensor, const CalibrationEntry
     applied_[sensor] = std::move(applied);
 }
 
-void CalibrationService::apply(std::size_t sensor, double measured, Reading& reading) {
+void CalibrationService::apply(std::size_t sensor, double measured, Reading& reading, bool live) {
     const AppliedCalibration& applied = applied_[sensor];
     const SensorConfig& config = config_.sensors[sensor];
     reading.measured = measured;
@@ -136,6 +136,7 @@ void CalibrationService::apply(std::size_t sensor, double measured, Reading& rea
         }
     }
     reading.calibrating = calibrating(sensor);
+    if (!live) return;
     Sample sample;
     sample.time_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(reading.sampled_at.time_since_epoch())
@@ -144,10 +145,10 @@ void CalibrationService::apply(std::size_t sensor, double measured, Reading& rea
     sample.value = reading.value;
     sample.quality = reading.quality;
     last_[sensor] = sample;
-    const auto live = live_.find(sensor);
-    if (live == live_.end()) return;
-    live->second.samples.push_back(sample);
-    while (live->second.samples.size() > kLiveSamples) live->second.samples.pop_front();
+    const auto watched = live_.find(sensor);
+    if (watched == live_.end()) return;
+    watched->second.samples.push_back(sample);
+    while (watched->second.samples.size() > kLiveSamples) watched->second.samples.pop_front();
 }
 
 bool CalibrationService::handles(const std::string& cmd) const {
@@ -468,12 +469,8 @@ void CalibrationService::begin(const json& request, Reply& reply) {
     watch(*sensor, now_ms_);
     const std::string id = session.id;
     sessions_.emplace(id, std::move(session));
-    json response = {{"ok", true},
-                     {"session", id},
-                     {"sensor", config_.sensors[*sensor].id},
-                     {"model", model},
-                     {"steps", steps},
-                     {"expires_in_s", kSessionIdleMs / 1000}};
+    json response = {{"ok", true},     {"session", id},  {"sensor", config_.sensors[*sensor].id},
+                     {"model", model}, {"steps", steps}, {"expires_in_s", kSessionIdleMs / 1000}};
     if (model == "ph") {
         const auto table = buffer_table(sessions_.at(id));
         response["buffers"] = table == calibration::BufferTable::Nist        ? "nist"

@@ -49,8 +49,9 @@ public:
 
     /// The hot path: `measured` is the sensor's engineering value before field calibration.
     /// Sets reading.measured, reading.value (calibrated; for bins the fill %) and
-    /// reading.calibrating, and keeps the sample for `read` when someone watches the sensor.
-    void apply(std::size_t sensor, double measured, Reading& reading);
+    /// reading.calibrating, and (when `live`, not a replayed stored reading) keeps the sample
+    /// for `sensors` and for `read` when someone watches the sensor.
+    void apply(std::size_t sensor, double measured, Reading& reading, bool live = true);
 
     bool handles(const std::string& cmd) const;
     void handle(const std::string& cmd, const nlohmann::json& request, Reply reply);

@@ -199,6 +199,8 @@ bool Gateway::replay(const StoredReading& stored) {
     r.sampled_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(stored.wall_ms));
     r.mono_ms = stored.mono_ms;
     r.clock = stored.clock;
+    // Stored readings hold the value before field calibration (and, for bins, the distance).
+    calibration_->apply(it->second, stored.value, r, /*live=*/false);
     aggregate(r);
     return true;
 }
@@ -400,7 +402,8 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
         stored.wall_ms = unix_ms(reading.sampled_at);
         stored.clock = reading.clock;
         stored.raw = reading.raw;
-        stored.value = reading.value;
+        // Before field calibration: the coefficients are applied when it is aggregated.
+        stored.value = reading.measured.value_or(reading.value);
         stored.quality = reading.quality;
         pending_.readings.push_back(std::move(stored));
     }
