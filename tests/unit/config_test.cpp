@@ -658,3 +658,31 @@ TEST_CASE("config error: calibration model, buffers and unit are checked", "[uni
     require_single_error(errors_with({{"/sensors/0/calibration", R"({"valid_days": 0})"}}),
                          "/sensors/0/calibration/valid_days", "");
 }
+
+TEST_CASE("config error: TLS settings and password files are checked", "[unit][config]") {
+    require_single_error(errors_with({{"/mqtt/broker", "ssl://broker.example:8883"}}), "/mqtt/tls",
+                         "is required for an ssl:// broker");
+    require_single_error(errors_with({{"/mqtt/tls", R"({"ca_file": ")" + kDemoPath + R"("})"}}),
+                         "/mqtt/tls", "TLS needs an ssl://HOST:PORT broker");
+    require_single_error(errors_with({{"/mqtt/broker", "ssl://broker.example:8883"},
+                                      {"/mqtt/tls", R"({"ca_file": "/nonexistent/ca.pem"})"}}),
+                         "/mqtt/tls/ca_file", "cannot read \"/nonexistent/ca.pem\"");
+    require_single_error(
+        errors_with({{"/mqtt/broker", "ssl://broker.example:8883"},
+                     {"/mqtt/tls", R"({"ca_file": ")" + kDemoPath + R"(", "cert_file": ")" +
+                                       kDemoPath + R"("})"}}),
+        "/mqtt/tls/key_file", "go together");
+    require_single_error(errors_with({{"/mqtt/password", "x"}, {"/mqtt/password_file", kDemoPath}}),
+                         "/mqtt/password_file", "not both");
+    require_single_error(errors_with({{"/mqtt/password_file", "/nonexistent/pass"}}),
+                         "/mqtt/password_file", "cannot read");
+    // mqtts:// is accepted and handed to Paho as ssl://.
+    auto ok = load_config_text(demo_text(), kDemoPath,
+                               {{"/mqtt/broker", "mqtts://broker.example:8883"},
+                                {"/mqtt/tls", R"({"ca_file": ")" + kDemoPath + R"("})"}});
+    REQUIRE(std::holds_alternative<Config>(ok));
+    const auto& mqtt = std::get<Config>(ok).mqtt;
+    CHECK(mqtt.broker == "ssl://broker.example:8883");
+    REQUIRE(mqtt.tls);
+    CHECK(mqtt.tls->verify_hostname);
+}

@@ -22,18 +22,28 @@ struct GatewayIdentity {
     std::chrono::seconds health_interval{60};  ///< "health_interval_s"
 };
 
+/// "mqtt.tls": TLS to the broker (required by an ssl:// or mqtts:// broker).
+struct TlsConfig {
+    std::string
+        ca_file;  ///< "ca_file": PEM CA certificate(s) the broker's certificate must chain to
+    std::string cert_file;       ///< "cert_file": the gateway's client certificate (mutual TLS)
+    std::string key_file;        ///< "key_file": its private key
+    bool verify_hostname{true};  ///< "verify_hostname": the certificate must name the broker host
+};
+
 struct MqttConfig {
-    std::string broker;                        ///< "broker": tcp://host:port
+    std::string broker;                        ///< "broker": tcp://host:port or ssl://host:port
+    std::optional<TlsConfig> tls;              ///< "tls"
     std::string client_id;                     ///< "client_id", default "towngw-{gateway_id}"
     std::string topic_prefix{"townbrain/v1"};  ///< "topic_prefix"
     std::string username;                      ///< "username" (optional)
-    std::string password;                      ///< "password" (optional, never logged)
-    int keepalive_s{30};                       ///< "keepalive_s"
-    int connect_timeout_s{10};                 ///< "connect_timeout_s"
-    int reconnect_min_s{1};                    ///< "reconnect_min_s": first retry delay
-    int reconnect_max_s{60};                   ///< "reconnect_max_s": back-off ceiling
-    int max_inflight{32};                      ///< "max_inflight": QoS 1 publishes awaiting PUBACK
-    int backlog_rate{200};  ///< "backlog_rate": backlog messages/s after an outage
+    std::string password;       ///< "password", or read from "password_file"; never logged
+    int keepalive_s{30};        ///< "keepalive_s"
+    int connect_timeout_s{10};  ///< "connect_timeout_s"
+    int reconnect_min_s{1};     ///< "reconnect_min_s": first retry delay
+    int reconnect_max_s{60};    ///< "reconnect_max_s": back-off ceiling
+    int max_inflight{32};       ///< "max_inflight": QoS 1 publishes awaiting PUBACK
+    int backlog_rate{200};      ///< "backlog_rate": backlog messages/s after an outage
 };
 
 enum class SyncMode : std::uint8_t { Normal, Full };

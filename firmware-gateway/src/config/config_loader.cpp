@@ -443,23 +443,75 @@ void parse_gateway(const json& root, Checker& check, GatewayIdentity& gw) {
         gw.health_interval = std::chrono::seconds(health_s);
 }
 
-void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
+/// A path from the configuration: relative ones are relative to the configuration file.
+std::string config_relative(const std::string& path, const std::string& config_dir) {
+    namespace fs = std::filesystem;
+    if (path.empty() || fs::path(path).is_absolute()) return path;
+    return (fs::path(config_dir) / path).string();
+}
+
+void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt, const std::string& config_dir) {
     const Pointer p = Pointer{} / "mqtt";
     const json* j = check.member(root, "mqtt", Pointer{}, true);
     if (j == nullptr || !check.object(*j, p)) return;
     check.only_keys(*j, p,
-                    {"broker", "client_id", "topic_prefix", "username", "password", "keepalive_s",
-                     "connect_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_inflight",
-                     "backlog_rate"});
+                    {"broker", "client_id", "topic_prefix", "username", "password", "password_file",
+                     "tls", "keepalive_s", "connect_timeout_s", "reconnect_min_s",
+                     "reconnect_max_s", "max_inflight", "backlog_rate"});
+    bool tls_broker = false;
     if (check.string(*j, "broker", p, mqtt.broker, true)) {
         const auto colon = mqtt.broker.rfind(':');
-        const bool scheme_ok =
+        const bool plain =
             mqtt.broker.rfind("tcp://", 0) == 0 || mqtt.broker.rfind("mqtt://", 0) == 0;
-        if (!scheme_ok || colon == std::string::npos || colon < 6 ||
+        tls_broker = mqtt.broker.rfind("ssl://", 0) == 0 || mqtt.broker.rfind("mqtts://", 0) == 0;
+        if ((!plain && !tls_broker) || colon == std::string::npos || colon < 6 ||
             mqtt.broker.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
             colon + 1 == mqtt.broker.size())
             check.error(p / "broker",
-                        "must look like tcp://HOST:PORT, got \"" + mqtt.broker + "\"");
+                        "must look like tcp://HOST:PORT or ssl://HOST:PORT (TLS), got \"" +
+                            mqtt.broker + "\"");
+        // Paho knows ssl://; mqtts:// is the same thing.
+        if (mqtt.broker.rfind("mqtts://", 0) == 0) mqtt.broker = "ssl://" + mqtt.broker.substr(8);
+    }
+    if (j->contains("tls")) {
+        const Pointer tp = p / "tls";
+        const json& t = (*j)["tls"];
+        if (check.object(t, tp)) {
+            check.only_keys(t, tp, {"ca_file", "cert_file", "key_file", "verify_hostname"});
+            TlsConfig tls;
+            check.string(t, "ca_file", tp, tls.ca_file, true);
+            check.string(t, "cert_file", tp, tls.cert_file, false);
+            check.string(t, "key_file", tp, tls.key_file, false);
+            if (t.contains("verify_hostname")) {
+                if (t["verify_hostname"].is_boolean())
+                    tls.verify_hostname = t["verify_hostname"].get<bool>();
+                else
+                    check.error(tp / "verify_hostname", "must be true or false");
+            }
+            tls.ca_file = config_relative(tls.ca_file, config_dir);
+            tls.cert_file = config_relative(tls.cert_file, config_dir);
+            tls.key_file = config_relative(tls.key_file, config_dir);
+            if (tls.cert_file.empty() != tls.key_file.empty())
+                check.error(tp / (tls.cert_file.empty() ? "cert_file" : "key_file"),
+                            "cert_file and key_file go together (mutual TLS)");
+            for (const auto& [key, path] :
+                 {std::pair<const char*, std::string>{"ca_file", tls.ca_file},
+                  {"cert_file", tls.cert_file},
+                  {"key_file", tls.key_file}}) {
+                if (path.empty()) continue;
+                std::ifstream in(path);
+                if (!in)
+                    check.error(tp / key, "cannot read \"" + path + "\": " + std::strerror(errno));
+            }
+            if (!tls_broker)
+                check.error(tp, "TLS needs an ssl://HOST:PORT broker (the broker is \"" +
+                                    mqtt.broker + "\")");
+            mqtt.tls = tls;
+        }
+    } else if (tls_broker) {
+        check.error(p / "tls",
+                    "is required for an ssl:// broker: at least {\"ca_file\": "
+                    "\"/etc/ssl/certs/ca-certificates.crt\"} or your own CA");
     }
     if (j->contains("client_id")) check.id(*j, "client_id", p, mqtt.client_id, false);
     if (j->contains("topic_prefix") &&
@@ -473,6 +525,30 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt) {
     }
     if (j->contains("username")) check.string(*j, "username", p, mqtt.username, false);
     if (j->contains("password")) check.string(*j, "password", p, mqtt.password, false);
+    std::string password_file;
+    if (j->contains("password_file") &&
+        check.string(*j, "password_file", p, password_file, false)) {
+        password_file = config_relative(password_file, config_dir);
+        if (j->contains("password")) {
+            check.error(p / "password_file", "give either password or password_file, not both");
+        } else {
+            // A file readable by the daemon only (0600), so the secret stays out of the config
+            // that technicians read and out of `get-config`.
+            std::ifstream in(password_file);
+            if (!in) {
+                check.error(p / "password_file",
+                            "cannot read \"" + password_file + "\": " + std::strerror(errno));
+            } else {
+                std::getline(in, mqtt.password);
+                if (!mqtt.password.empty() && mqtt.password.back() == '\r')
+                    mqtt.password.pop_back();
+                if (mqtt.password.empty())
+                    check.error(
+                        p / "password_file",
+                        "\"" + password_file + "\" is empty (the password is its first line)");
+            }
+        }
+    }
     check.integer_into(*j, "keepalive_s", p, mqtt.keepalive_s, 2, 3600, false);
     check.integer_into(*j, "connect_timeout_s", p, mqtt.connect_timeout_s, 1, 300, false);
     check.integer_into(*j, "reconnect_min_s", p, mqtt.reconnect_min_s, 1, 3600, false);
@@ -1220,7 +1296,7 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
     check.only_keys(*doc, Pointer{},
                     {"gateway", "mqtt", "storage", "control", "clock", "devices", "sensors"});
     parse_gateway(*doc, check, config.gateway);
-    parse_mqtt(*doc, check, config.mqtt);
+    parse_mqtt(*doc, check, config.mqtt, std::filesystem::path(path).parent_path().string());
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
         config.mqtt.client_id = "towngw-" + config.gateway.gateway_id;
     parse_storage(*doc, check, config.storage);

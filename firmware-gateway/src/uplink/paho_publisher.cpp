@@ -36,8 +36,14 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
             if (ok) {
                 if (events_.on_connected) events_.on_connected();
             } else if (events_.on_connect_failed) {
-                events_.on_connect_failed("connect to " + config_.broker + " failed (rc " +
-                                          std::to_string(rc) + ")");
+                std::string why =
+                    "connect to " + config_.broker + " failed (rc " + std::to_string(rc) + ")";
+                if (config_.tls)
+                    why +=
+                        ": TCP or TLS handshake failed (is the broker's certificate signed by "
+                        "tls.ca_file and does it name the host? does it accept our client "
+                        "certificate?)";
+                events_.on_connect_failed(why);
             }
         });
     });
@@ -65,6 +71,21 @@ void PahoPublisher::connect() {
     options.set_max_inflight(config_.max_inflight);
     if (!config_.username.empty()) options.set_user_name(config_.username);
     if (!config_.password.empty()) options.set_password(config_.password);
+    if (config_.tls) {
+        mqtt::ssl_options ssl;
+        ssl.set_trust_store(config_.tls->ca_file);
+        if (!config_.tls->cert_file.empty()) {
+            ssl.set_key_store(config_.tls->cert_file);
+            ssl.set_private_key(config_.tls->key_file);
+        }
+        ssl.set_enable_server_cert_auth(true);
+        ssl.set_verify(config_.tls->verify_hostname);   // the certificate must name the host
+        ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);  // TLS 1.2 or newer
+        // No ssl error handler: Paho C++ 1.2 passes the ssl_options object itself as its
+        // context, and connect_options keeps a copy, so the handler would run on a destroyed
+        // object (seen here as a connect that never completes). The failure names TLS instead.
+        options.set_ssl(std::move(ssl));
+    }
     options.set_will(mqtt::will_options(will_topic_, will_payload_, 1, true));
     try {
         client_->connect(options, nullptr, *connect_listener_);
