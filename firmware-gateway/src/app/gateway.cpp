@@ -649,12 +649,18 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
 
 nlohmann::json Gateway::sensor_list() const {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& s : config_.sensors)
+    const auto now_ms = unix_ms(std::chrono::system_clock::now());
+    for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
+        const auto& s = config_.sensors[i];
         list.push_back({{"id", s.id},
                         {"device", s.device_id},
                         {"metric", s.metric},
                         {"unit", s.unit},
-                        {"window_s", s.window.count()}});
+                        {"window_s", s.window.count()},
+                        {"calibration",
+                         {{"version", calibration_->version(i)},
+                          {"state", calibration_->state(i, now_ms)}}}});
+    }
     return list;
 }
 
