@@ -5,7 +5,8 @@
 Usage: validate_mqtt.py SCHEMA_DIR MESSAGES.jsonl
 MESSAGES.jsonl: one {"topic": "...", "payload": "..."} per line (payload as received). The
 schema is chosen by the topic: .../data/ID -> data, .../status -> status, .../events -> event,
-.../health -> health; any other topic is an error (everything we publish has a schema).
+.../health -> health, .../reply/NAME -> reply (.../cmd/NAME, requests to the
+gateway, are skipped); any other topic is an error (everything we publish has a schema).
 Prints a count per schema and every failure (topic, JSON path, reason); exit 1 on any failure.
 Uses Debian's python3-jsonschema (run with /usr/bin/python3)."""
 import json
@@ -19,6 +20,10 @@ def schema_for(topic):
     parts = topic.split("/")
     if len(parts) >= 2 and parts[-2] == "data":
         return "data"
+    if len(parts) >= 2 and parts[-2] == "reply":
+        return "reply"
+    if len(parts) >= 2 and parts[-2] == "cmd":
+        return "command"  # requests to the gateway: not ours, skipped
     return {"status": "status", "events": "event", "health": "health"}.get(parts[-1])
 
 
@@ -27,7 +32,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 64
     schema_dir = pathlib.Path(sys.argv[1]).resolve()
-    names = ("data", "status", "event", "health")
+    names = ("data", "status", "event", "health", "reply")
     loaded = {name: json.loads((schema_dir / f"{name}.schema.json").read_text()) for name in names}
     # References between the schemas resolve through this store, by $id; never over the network.
     store = {schema["$id"]: schema for schema in loaded.values()}
@@ -49,6 +54,8 @@ def main():
         message = json.loads(line)
         topic = message["topic"]
         kind = schema_for(topic)
+        if kind == "command":
+            continue
         if kind is None:
             print(f"line {number}: {topic}: no schema for this topic")
             failures += 1

@@ -120,6 +120,42 @@ void Gateway::start() {
     on_tick();
     recover_open_windows();
     control_->start();
+    RemoteCommands::Hooks hooks;
+    hooks.message_base = [this] { return message_base(); };
+    hooks.publish = [this](const std::string& topic, const std::string& payload) {
+        uplink_->publish_direct(topic, payload, false);
+    };
+    hooks.ping = [this] {
+        return ordered_json{{"version", kVersion},
+                            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::steady_clock::now() - started_steady_)
+                                             .count()}};
+    };
+    hooks.rebirth = [this] {
+        uplink_->publish_direct(config_.topic_root() + "/status", birth_payload(), true);
+    };
+    hooks.config = [this] { return redacted_config(); };
+    hooks.buffer_stats = [this](std::function<void(ordered_json)> done) {
+        store_->async_stats([done = std::move(done)](Outcome<StoreStats> stats) {
+            if (!stats.ok()) return done({{"error", "cannot read the store: " + stats.error}});
+            const auto& s = stats.value;
+            done({{"depth", s.depth},
+                  {"oldest_created_at", s.oldest_created_ms
+                                            ? ordered_json(format_rfc3339_utc(s.oldest_created_ms))
+                                            : ordered_json(nullptr)},
+                  {"bytes_used", s.bytes_used},
+                  {"max_bytes", s.max_bytes},
+                  {"evicted_total", s.evicted_total},
+                  {"rejected_total", s.rejected_total},
+                  {"last_seq", s.last_seq},
+                  {"open_windows", s.open_windows}});
+        });
+    };
+    commands_ = std::make_unique<RemoteCommands>(config_.topic_root(), std::move(hooks));
+    uplink_->set_command_handler(
+        config_.topic_root() + "/cmd/+", [this](std::string topic, std::string payload) {
+            commands_->on_message(topic, payload, std::chrono::steady_clock::now());
+        });
     uplink_->start(
         store_->stats_now().last_seq, [this] { return birth_payload(); },
         [this] { publish_health(); });
@@ -652,16 +688,62 @@ nlohmann::json Gateway::sensor_list() const {
     const auto now_ms = unix_ms(std::chrono::system_clock::now());
     for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
         const auto& s = config_.sensors[i];
-        list.push_back({{"id", s.id},
-                        {"device", s.device_id},
-                        {"metric", s.metric},
-                        {"unit", s.unit},
-                        {"window_s", s.window.count()},
-                        {"calibration",
-                         {{"version", calibration_->version(i)},
-                          {"state", calibration_->state(i, now_ms)}}}});
+        list.push_back(
+            {{"id", s.id},
+             {"device", s.device_id},
+             {"metric", s.metric},
+             {"unit", s.unit},
+             {"window_s", s.window.count()},
+             {"calibration",
+              {{"version", calibration_->version(i)}, {"state", calibration_->state(i, now_ms)}}}});
     }
     return list;
+}
+
+ordered_json Gateway::redacted_config() const {
+    const auto& m = config_.mqtt;
+    ordered_json mqtt = {{"broker", m.broker},
+                         {"client_id", m.client_id},
+                         {"topic_prefix", m.topic_prefix},
+                         {"username", m.username},
+                         {"password", m.password.empty() ? "" : "(set, not shown)"},
+                         {"keepalive_s", m.keepalive_s},
+                         {"reconnect_min_s", m.reconnect_min_s},
+                         {"reconnect_max_s", m.reconnect_max_s},
+                         {"max_inflight", m.max_inflight},
+                         {"backlog_rate", m.backlog_rate}};
+    if (m.tls)
+        mqtt["tls"] = {{"ca_file", m.tls->ca_file},
+                       {"cert_file", m.tls->cert_file},
+                       {"key_file", m.tls->key_file.empty() ? "" : "(set, not shown)"},
+                       {"verify_hostname", m.tls->verify_hostname}};
+    ordered_json devices = ordered_json::array();
+    for (const auto& d : config_.devices)
+        devices.push_back({{"id", d.id},
+                           {"source", d.kind == SourceKind::Modbus       ? "modbus"
+                                      : d.kind == SourceKind::Chirpstack ? "chirpstack"
+                                                                         : "iio"},
+                           {"poll_ms", d.poll_period.count()}});
+    ordered_json sensors = ordered_json::array();
+    for (const auto& s : config_.sensors)
+        sensors.push_back({{"id", s.id},
+                           {"device", s.device_id},
+                           {"register", s.register_name},
+                           {"window_s", s.window.count()},
+                           {"metric", s.metric},
+                           {"unit", s.unit},
+                           {"calibration_model", s.calibration.model}});
+    return {{"gateway",
+             {{"town_id", config_.gateway.town_id},
+              {"gateway_id", config_.gateway.gateway_id},
+              {"health_interval_s", config_.gateway.health_interval.count()}}},
+            {"mqtt", mqtt},
+            {"storage",
+             {{"path", config_.storage.path},
+              {"max_bytes", config_.storage.max_bytes},
+              {"flush_interval_ms", config_.storage.flush_interval.count()}}},
+            {"devices", devices},
+            {"sensors", sensors}};
 }
 
 std::string Gateway::birth_payload() const {
@@ -775,6 +857,8 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
         {"devices", devices_json()},
         {"buses", buses_json()},
         {"lorawan", lorawan_json()},
+        {"commands", commands_ ? nlohmann::json::parse(commands_->stats_json().dump())
+                               : nlohmann::json::object()},
     };
 }
 

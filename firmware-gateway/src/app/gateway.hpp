@@ -24,6 +24,7 @@
 
 #include "app/calibration_service.hpp"
 #include "app/control_server.hpp"
+#include "app/remote_commands.hpp"
 #include "buffer/store_worker.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
@@ -94,6 +95,8 @@ private:
     WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window) const;
     nlohmann::json sensor_list() const;
     std::string birth_payload() const;
+    /// The running configuration for `get-config`: no password, no key material.
+    nlohmann::ordered_json redacted_config() const;
     std::string offline_payload(const char* reason) const;
     nlohmann::json devices_json() const;  ///< per-device poll statistics
     nlohmann::json buses_json() const;    ///< per-bus line utilisation
@@ -144,6 +147,7 @@ private:
     std::unique_ptr<PahoPublisher> publisher_;
     std::unique_ptr<Uplink> uplink_;
     std::unique_ptr<CalibrationService> calibration_;
+    std::unique_ptr<RemoteCommands> commands_;
     std::unique_ptr<ControlServer> control_;
 
     CommitBatch pending_;                   ///< not yet handed to the store

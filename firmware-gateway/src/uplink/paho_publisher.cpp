@@ -30,6 +30,13 @@ PahoPublisher::PahoPublisher(const MqttConfig& config, std::string will_topic,
                 events_.on_connection_lost(cause.empty() ? "connection lost" : cause);
         });
     });
+    client_->set_message_callback([this, post](mqtt::const_message_ptr message) {
+        std::string topic = message->get_topic();
+        std::string payload = message->to_string();
+        post([this, topic = std::move(topic), payload = std::move(payload)]() mutable {
+            if (events_.on_message) events_.on_message(std::move(topic), std::move(payload));
+        });
+    });
     connect_listener_ = std::make_unique<Listener>([this, post](const mqtt::token& token, bool ok) {
         const int rc = token.get_return_code();
         post([this, ok, rc] {
@@ -107,6 +114,14 @@ bool PahoPublisher::publish(const std::string& topic, const std::string& payload
     } catch (const mqtt::exception& e) {
         GW_LOG_DEBUG("mqtt", "publish to " << topic << " not started: " << e.what());
         return false;
+    }
+}
+
+void PahoPublisher::subscribe(const std::string& filter, int qos) {
+    try {
+        client_->subscribe(filter, qos);
+    } catch (const mqtt::exception& e) {
+        GW_LOG_WARN("mqtt", "cannot subscribe to " << filter << ": " << e.what());
     }
 }
 

@@ -26,6 +26,7 @@ public:
     void connect() override;
     bool publish(const std::string& topic, const std::string& payload, int qos, bool retained,
                  std::uint64_t tag) override;
+    void subscribe(const std::string& filter, int qos) override;
     void disconnect(int timeout_ms, std::function<void()> done) override;
 
 private:

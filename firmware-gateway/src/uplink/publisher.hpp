@@ -16,6 +16,8 @@ struct PublisherEvents {
     std::function<void(std::string reason)> on_connection_lost;
     /// `tag` is the caller's id for the publish (the outbox seq); ok == PUBACK received.
     std::function<void(std::uint64_t tag, bool ok)> on_publish_done;
+    /// A message arrived on a subscribed topic (remote commands).
+    std::function<void(std::string topic, std::string payload)> on_message;
 };
 
 class Publisher {
@@ -27,6 +29,8 @@ public:
     /// Starts a publish; false if it could not even be started (not connected).
     virtual bool publish(const std::string& topic, const std::string& payload, int qos,
                          bool retained, std::uint64_t tag) = 0;
+    /// Subscribes (best effort: a failure shows as no messages; re-done on every connect).
+    virtual void subscribe(const std::string& filter, int qos) = 0;
     /// Disconnects gracefully (no will), waiting at most `timeout_ms`; `done` runs afterwards.
     virtual void disconnect(int timeout_ms, std::function<void()> done) = 0;
 };

@@ -28,6 +28,9 @@ Uplink::Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, 
     events.on_connect_failed = [this](std::string reason) { on_disconnected(reason); };
     events.on_connection_lost = [this](std::string reason) { on_disconnected(reason); };
     events.on_publish_done = [this](std::uint64_t tag, bool ok) { on_publish_done(tag, ok); };
+    events.on_message = [this](std::string topic, std::string payload) {
+        if (command_handler_) command_handler_(std::move(topic), std::move(payload));
+    };
     publisher_.set_events(std::move(events));
 }
 
@@ -37,6 +40,12 @@ void Uplink::start(std::uint64_t last_seq, std::function<std::string()> birth_pa
     birth_payload_ = std::move(birth_payload);
     on_connected_ = std::move(on_connected);
     connect();
+}
+
+void Uplink::set_command_handler(std::string filter,
+                                 std::function<void(std::string, std::string)> handler) {
+    command_filter_ = std::move(filter);
+    command_handler_ = std::move(handler);
 }
 
 void Uplink::connect() {
@@ -67,6 +76,7 @@ void Uplink::on_connected() {
     GW_LOG_INFO("uplink", "connected to " << config_.broker << " (messages up to seq " << boundary_
                                           << " are backlog)");
     publisher_.publish(status_topic_, birth_payload_(), 1, true, kStatusTag);
+    if (!command_filter_.empty()) publisher_.subscribe(command_filter_, 1);
     if (on_connected_) on_connected_();
     pump();
 }

@@ -55,6 +55,9 @@ public:
     /// Publishes a message that does not go through the outbox (health, an alarm that could
     /// not be stored). Best effort: false if not connected.
     bool publish_direct(const std::string& topic, const std::string& payload, bool retained);
+    /// Subscribes to `filter` on every connect and hands each message to `handler`.
+    void set_command_handler(std::string filter,
+                             std::function<void(std::string topic, std::string payload)> handler);
     /// Publishes `offline_payload` (retained) if connected, then disconnects; `done` afterwards.
     void shutdown(std::string offline_payload, std::function<void()> done);
 
@@ -64,6 +67,8 @@ public:
 
 private:
     enum class State { Idle, Connecting, Connected, BackingOff, ShuttingDown };
+    std::string command_filter_;
+    std::function<void(std::string, std::string)> command_handler_;
     static constexpr std::uint64_t kStatusTag = 0;  // outbox seqs start at 1
     static constexpr std::uint64_t kDirectTag = UINT64_MAX;
 
