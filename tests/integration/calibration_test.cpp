@@ -22,24 +22,12 @@ namespace {
 
 constexpr const char* kSensor = "water1.ph";
 
-json ask(DemoRig& rig, const json& request) {
-    return json_line_request(rig.gateway().control_socket(), request, "towngwd control");
-}
-
-/// The probe reads `value` from now on (what it shows in the standard it was put into).
-void immerse(DemoRig& rig, std::optional<double> value) {
-    const json reply = rig.sim().control({{"immerse",
-                                           {{"device", "water1"},
-                                            {"point", "ph"},
-                                            {"value", value ? json(*value) : json(nullptr)}}}});
-    REQUIRE(reply.value("ok", false));
-}
-
 /// Waits until the daemon's last `n` samples of the sensor all read `value`.
 bool wait_reading(DemoRig& rig, double value, std::size_t n = 8) {
     return wait_until(
         [&] {
-            const json r = ask(rig, {{"cmd", "read"}, {"sensor", kSensor}, {"samples", n}});
+            const json r =
+                daemon_request(rig, {{"cmd", "read"}, {"sensor", kSensor}, {"samples", n}});
             if (!r.value("ok", false) || r["samples"].size() < n) return false;
             return std::all_of(r["samples"].begin(), r["samples"].end(), [&](const json& s) {
                 return s.value("quality", "") == "good" &&
@@ -74,7 +62,7 @@ TEST_CASE(
     REQUIRE(rig.wait_for_windows(1, 30s));
 
     // Before any calibration: factory state, value == measured.
-    json sensors = ask(rig, {{"cmd", "sensors"}});
+    json sensors = daemon_request(rig, {{"cmd", "sensors"}});
     REQUIRE(sensors.value("ok", false));
     const auto ph_entry = std::find_if(sensors["sensors"].begin(), sensors["sensors"].end(),
                                        [](const json& s) { return s["id"] == kSensor; });
@@ -83,19 +71,19 @@ TEST_CASE(
     CHECK((*ph_entry)["calibration"]["model"] == "ph");
     CHECK((*ph_entry)["calibrating"] == false);
 
-    const json begin = ask(rig, {{"cmd", "calibration.begin"},
-                                 {"sensor", kSensor},
-                                 {"technician", "li.wei"},
-                                 {"reason", "scheduled"},
-                                 {"probe_serial", "PH-2231"}});
+    const json begin = daemon_request(rig, {{"cmd", "calibration.begin"},
+                                            {"sensor", kSensor},
+                                            {"technician", "li.wei"},
+                                            {"reason", "scheduled"},
+                                            {"probe_serial", "PH-2231"}});
     INFO(begin.dump());
     REQUIRE(begin.value("ok", false));
     const std::string session = begin["session"];
     CHECK(begin["model"] == "ph");
 
     // A second technician cannot open another session on the same probe.
-    const json busy =
-        ask(rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "someone"}});
+    const json busy = daemon_request(
+        rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "someone"}});
     CHECK(busy.value("code", "") == "busy");
 
     // Everything published while the probe is in buffers is flagged C.
@@ -110,29 +98,29 @@ TEST_CASE(
         20s));
 
     // Buffer 6.86 at 25 °C (GB table: 6.864); this probe reads 6.91 in it.
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     REQUIRE(wait_reading(rig, 6.91));
-    json p1 = ask(rig, {{"cmd", "calibration.point"},
-                        {"session", session},
-                        {"buffer", "6.86"},
-                        {"temperature_degc", 25.0},
-                        {"average_s", 2},
-                        {"force", true},
-                        {"standard", {{"name", "GB phosphate"}, {"lot", "B2311"}}}});
+    json p1 = daemon_request(rig, {{"cmd", "calibration.point"},
+                                   {"session", session},
+                                   {"buffer", "6.86"},
+                                   {"temperature_degc", 25.0},
+                                   {"average_s", 2},
+                                   {"force", true},
+                                   {"standard", {{"name", "GB phosphate"}, {"lot", "B2311"}}}});
     INFO(p1.dump());
     REQUIRE(p1.value("ok", false));
     CHECK(p1["point"]["reference"].get<double>() == Approx(6.864));
     CHECK(p1["point"]["raw"].get<double>() == Approx(6.91).margin(1e-4));
 
     // Buffer 9.18 at 25 °C (9.182); the probe reads 9.15: slope 96.6 % of Nernst.
-    immerse(rig, 9.15);
+    immerse_ph_probe(rig, 9.15);
     REQUIRE(wait_reading(rig, 9.15));
-    json p2 = ask(rig, {{"cmd", "calibration.point"},
-                        {"session", session},
-                        {"buffer", "9.18"},
-                        {"temperature_degc", 25.0},
-                        {"average_s", 2},
-                        {"force", true}});
+    json p2 = daemon_request(rig, {{"cmd", "calibration.point"},
+                                   {"session", session},
+                                   {"buffer", "9.18"},
+                                   {"temperature_degc", 25.0},
+                                   {"average_s", 2},
+                                   {"force", true}});
     INFO(p2.dump());
     REQUIRE(p2.value("ok", false));
     REQUIRE(p2.contains("preview"));
@@ -141,20 +129,20 @@ TEST_CASE(
     CHECK(p2["preview"]["verdict"] == "pass");
 
     // HJ 1147-2020: re-read the first buffer through the new coefficients.
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     REQUIRE(wait_reading(rig, 6.91));
-    const json verify = ask(rig, {{"cmd", "calibration.verify"},
-                                  {"session", session},
-                                  {"buffer", "6.86"},
-                                  {"temperature_degc", 25.0},
-                                  {"average_s", 2},
-                                  {"force", true}});
+    const json verify = daemon_request(rig, {{"cmd", "calibration.verify"},
+                                             {"session", session},
+                                             {"buffer", "6.86"},
+                                             {"temperature_degc", 25.0},
+                                             {"average_s", 2},
+                                             {"force", true}});
     INFO(verify.dump());
     REQUIRE(verify.value("ok", false));
     CHECK(verify["verification"]["passed"] == true);
     CHECK(std::abs(verify["verification"]["deviation"].get<double>()) < 0.01);
 
-    const json commit = ask(
+    const json commit = daemon_request(
         rig, {{"cmd", "calibration.commit"}, {"session", session}, {"note", "integration test"}});
     INFO(commit.dump());
     REQUIRE(commit.value("ok", false));
@@ -200,22 +188,22 @@ TEST_CASE(
         10s));
 
     // Rollback restores the factory coefficients and is itself recorded.
-    const json rollback = ask(rig, {{"cmd", "calibration.rollback"},
-                                    {"sensor", kSensor},
-                                    {"technician", "li.wei"},
-                                    {"reason", "wrong buffer lot"}});
+    const json rollback = daemon_request(rig, {{"cmd", "calibration.rollback"},
+                                               {"sensor", kSensor},
+                                               {"technician", "li.wei"},
+                                               {"reason", "wrong buffer lot"}});
     INFO(rollback.dump());
     REQUIRE(rollback.value("ok", false));
     CHECK(rollback["version"] == 2);
     CHECK(rollback["record"]["action"] == "rollback");
     CHECK(rollback["record"]["after"]["gain"] == 1.0);
 
-    const json history = ask(rig, {{"cmd", "calibration.history"}, {"sensor", kSensor}});
+    const json history = daemon_request(rig, {{"cmd", "calibration.history"}, {"sensor", kSensor}});
     INFO(history.dump());
     REQUIRE(history.value("ok", false));
     CHECK(history["records"].size() == 2);
     CHECK(history["chain"]["ok"] == true);
-    const json exported = ask(rig, {{"cmd", "calibration.export"}});
+    const json exported = daemon_request(rig, {{"cmd", "calibration.export"}});
     REQUIRE(exported.value("ok", false));
     REQUIRE(exported["entries"].size() == 2);
     CHECK(exported["entries"][1]["prev_hash"] == exported["entries"][0]["hash"]);
@@ -224,13 +212,13 @@ TEST_CASE(
     rig.gateway().process().signal(SIGTERM);
     REQUIRE(rig.gateway().process().wait_exit(10s));
     rig.start_gateway();
-    sensors = ask(rig, {{"cmd", "sensors"}});
+    sensors = daemon_request(rig, {{"cmd", "sensors"}});
     const auto after_restart = std::find_if(sensors["sensors"].begin(), sensors["sensors"].end(),
                                             [](const json& s) { return s["id"] == kSensor; });
     REQUIRE(after_restart != sensors["sensors"].end());
     CHECK((*after_restart)["calibration"]["version"] == 2);
     CHECK((*after_restart)["calibration"]["gain"] == 1.0);
-    immerse(rig, std::nullopt);
+    immerse_ph_probe(rig, std::nullopt);
 }
 
 TEST_CASE("a calibration outside the acceptance limits is rejected and records nothing",
@@ -238,78 +226,80 @@ TEST_CASE("a calibration outside the acceptance limits is rejected and records n
     DemoRig rig("calreject", fast_polling());
     rig.start_gateway();
     REQUIRE(rig.wait_for_windows(1, 30s));
-    const json begin =
-        ask(rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "li.wei"}});
+    const json begin = daemon_request(
+        rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "li.wei"}});
     REQUIRE(begin.value("ok", false));
     const std::string session = begin["session"];
-    immerse(rig, 6.90);
+    immerse_ph_probe(rig, 6.90);
     REQUIRE(wait_reading(rig, 6.90));
-    REQUIRE(ask(rig, {{"cmd", "calibration.point"},
-                      {"session", session},
-                      {"buffer", "6.86"},
-                      {"temperature_degc", 10.0},
-                      {"average_s", 2},
-                      {"force", true}})
+    REQUIRE(daemon_request(rig, {{"cmd", "calibration.point"},
+                                 {"session", session},
+                                 {"buffer", "6.86"},
+                                 {"temperature_degc", 10.0},
+                                 {"average_s", 2},
+                                 {"force", true}})
                 .value("ok", false));
     // A tired electrode: 8.2 in buffer 9.18 at 10 °C (9.330) is a slope of about 53 %.
-    immerse(rig, 8.2);
+    immerse_ph_probe(rig, 8.2);
     REQUIRE(wait_reading(rig, 8.2));
-    const json p2 = ask(rig, {{"cmd", "calibration.point"},
-                              {"session", session},
-                              {"buffer", "9.18"},
-                              {"temperature_degc", 10.0},
-                              {"average_s", 2},
-                              {"force", true}});
+    const json p2 = daemon_request(rig, {{"cmd", "calibration.point"},
+                                         {"session", session},
+                                         {"buffer", "9.18"},
+                                         {"temperature_degc", 10.0},
+                                         {"average_s", 2},
+                                         {"force", true}});
     REQUIRE(p2.value("ok", false));
     CHECK(p2["preview"]["verdict"] == "reject");
-    const json commit = ask(rig, {{"cmd", "calibration.commit"}, {"session", session}});
+    const json commit = daemon_request(rig, {{"cmd", "calibration.commit"}, {"session", session}});
     INFO(commit.dump());
     CHECK(commit.value("ok", true) == false);
     CHECK(commit.value("code", "") == "rejected");
     REQUIRE(commit.contains("reasons"));
     CHECK(commit["reasons"][0].get<std::string>().find("Nernst") != std::string::npos);
     // The session stays open for another try; aborting it records nothing.
-    CHECK(ask(rig, {{"cmd", "calibration.abort"}, {"session", session}}).value("ok", false));
-    const json history = ask(rig, {{"cmd", "calibration.history"}, {"sensor", kSensor}});
+    CHECK(daemon_request(rig, {{"cmd", "calibration.abort"}, {"session", session}})
+              .value("ok", false));
+    const json history = daemon_request(rig, {{"cmd", "calibration.history"}, {"sensor", kSensor}});
     CHECK(history["records"].empty());
-    immerse(rig, std::nullopt);
+    immerse_ph_probe(rig, std::nullopt);
 }
 
 TEST_CASE("bad calibration requests get clear errors naming the culprit",
           "[integration][calibration]") {
     DemoRig rig("calerrors");
     rig.start_gateway();
-    const json unknown =
-        ask(rig, {{"cmd", "calibration.begin"}, {"sensor", "water9.ph"}, {"technician", "x"}});
+    const json unknown = daemon_request(
+        rig, {{"cmd", "calibration.begin"}, {"sensor", "water9.ph"}, {"technician", "x"}});
     CHECK(unknown.value("code", "") == "unknown_sensor");
     CHECK(unknown.value("error", "").find("water9.ph") != std::string::npos);
     CHECK(unknown.value("error", "").find("water1.ph") != std::string::npos);  // lists sensors
 
-    const json no_tech = ask(rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}});
+    const json no_tech = daemon_request(rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}});
     CHECK(no_tech.value("code", "") == "bad_request");
     CHECK(no_tech.value("error", "").find("technician") != std::string::npos);
 
-    const json begin =
-        ask(rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "x"}});
+    const json begin = daemon_request(
+        rig, {{"cmd", "calibration.begin"}, {"sensor", kSensor}, {"technician", "x"}});
     REQUIRE(begin.value("ok", false));
-    const json bad_temp = ask(rig, {{"cmd", "calibration.point"},
-                                    {"session", begin["session"]},
-                                    {"buffer", "6.86"},
-                                    {"temperature_degc", "warm"}});
+    const json bad_temp = daemon_request(rig, {{"cmd", "calibration.point"},
+                                               {"session", begin["session"]},
+                                               {"buffer", "6.86"},
+                                               {"temperature_degc", "warm"}});
     CHECK(bad_temp.value("code", "") == "bad_request");
     CHECK(bad_temp.value("error", "").find("temperature_degc") != std::string::npos);
-    const json bad_buffer = ask(rig, {{"cmd", "calibration.point"},
-                                      {"session", begin["session"]},
-                                      {"buffer", "5.5"},
-                                      {"temperature_degc", 20}});
+    const json bad_buffer = daemon_request(rig, {{"cmd", "calibration.point"},
+                                                 {"session", begin["session"]},
+                                                 {"buffer", "5.5"},
+                                                 {"temperature_degc", 20}});
     CHECK(bad_buffer.value("code", "") == "bad_request");
     CHECK(bad_buffer.value("error", "").find("5.5") != std::string::npos);
-    const json no_session = ask(rig, {{"cmd", "calibration.commit"}, {"session", "c-999"}});
+    const json no_session =
+        daemon_request(rig, {{"cmd", "calibration.commit"}, {"session", "c-999"}});
     CHECK(no_session.value("code", "") == "no_session");
-    const json unknown_cmd = ask(rig, {{"cmd", "calibrate"}});
+    const json unknown_cmd = daemon_request(rig, {{"cmd", "calibrate"}});
     CHECK(unknown_cmd.value("code", "") == "unknown_command");
-    CHECK(
-        ask(rig, {{"cmd", "calibration.abort"}, {"session", begin["session"]}}).value("ok", false));
+    CHECK(daemon_request(rig, {{"cmd", "calibration.abort"}, {"session", begin["session"]}})
+              .value("ok", false));
     // The daemon is still fine.
-    CHECK(ask(rig, {{"cmd", "sensors"}}).value("ok", false));
+    CHECK(daemon_request(rig, {{"cmd", "sensors"}}).value("ok", false));
 }

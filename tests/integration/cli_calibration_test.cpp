@@ -52,19 +52,6 @@ std::string socket_of(DemoRig& rig) {
     return rig.gateway().control_socket().string();
 }
 
-json ask(DemoRig& rig, const json& request) {
-    return json_line_request(rig.gateway().control_socket(), request, "towngwd control");
-}
-
-/// The probe reads `value` from now on (what it shows in the buffer it was put into).
-void immerse(DemoRig& rig, std::optional<double> value) {
-    const json reply = rig.sim().control({{"immerse",
-                                           {{"device", "water1"},
-                                            {"point", "ph"},
-                                            {"value", value ? json(*value) : json(nullptr)}}}});
-    REQUIRE(reply.value("ok", false));
-}
-
 /// Milliseconds since the epoch of a sample's "2026-11-29T05:20:01.250Z".
 std::optional<std::int64_t> time_ms(const json& sample) {
     const std::string text = sample.value("time", "");
@@ -87,7 +74,7 @@ std::optional<std::int64_t> time_ms(const json& sample) {
 bool wait_measured(DemoRig& rig, double value) {
     return wait_until(
         [&] {
-            const json r = ask(rig, {{"cmd", "sensors"}});
+            const json r = daemon_request(rig, {{"cmd", "sensors"}});
             for (const auto& s : r.value("sensors", json::array()))
                 if (s.value("id", "") == kSensor && s.contains("measured") &&
                     s["measured"].is_number())
@@ -102,7 +89,8 @@ bool wait_measured(DemoRig& rig, double value) {
 bool wait_window(DemoRig& rig, double value) {
     return wait_until(
         [&] {
-            const json r = ask(rig, {{"cmd", "read"}, {"sensor", kSensor}, {"samples", 120}});
+            const json r =
+                daemon_request(rig, {{"cmd", "read"}, {"sensor", kSensor}, {"samples", 120}});
             if (!r.value("ok", false) || r["samples"].size() < 3) return false;
             const auto newest = time_ms(r["samples"].back());
             if (!newest) return false;
@@ -164,7 +152,7 @@ TEST_CASE("towngw calibrate with point options: waits for each buffer, verifies,
     DemoRig rig("clicalscript", cli_rig_options());
     rig.start_gateway();
     // In the first buffer before the CLI starts (a technician does the same).
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     REQUIRE(wait_measured(rig, 6.91));
 
     ChildProcess cli(towngw(rig, {"calibrate", kSensor, "--technician", "li.wei", "--buffer",
@@ -178,10 +166,10 @@ TEST_CASE("towngw calibrate with point options: waits for each buffer, verifies,
     // 9.15 there); the CLI must wait until the whole averaging window is in the new buffer.
     REQUIRE(wait_output(cli, "point 2/2: --buffer 9.18 at 25 °C", kStepTimeout));
     CHECK(contains(cli.stdout_text(), "point 1: reference 6.864, read 6.91"));
-    immerse(rig, 9.15);
+    immerse_ph_probe(rig, 9.15);
     REQUIRE(wait_output(cli, "verify: buffer 6.86 at 25 °C", kStepTimeout));
     CHECK(contains(cli.stdout_text(), "point 2: reference 9.182, read 9.15"));
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     const auto status = cli.wait_exit(kStepTimeout);
     REQUIRE(status);
     CHECK(status->exited_with(0));
@@ -211,14 +199,14 @@ TEST_CASE("towngw calibrate with point options: waits for each buffer, verifies,
     CHECK(sensor["calibration"]["version"] == 1);
     CHECK(sensor["calibration"]["state"] == "valid");
     CHECK(sensor["calibrating"] == false);
-    immerse(rig, std::nullopt);
+    immerse_ph_probe(rig, std::nullopt);
 }
 
 TEST_CASE("towngw calibrate wizard on a terminal: prompts, Enter when stable, commit",
           "[integration][calibration][cli]") {
     DemoRig rig("clicalwizard", cli_rig_options());
     rig.start_gateway();
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     REQUIRE(wait_measured(rig, 6.91));
 
     PtySession wizard(towngw(rig, {"calibrate", kSensor, "--technician", "li.wei"}));
@@ -242,7 +230,7 @@ TEST_CASE("towngw calibrate wizard on a terminal: prompts, Enter when stable, co
 
     answer("Next buffer (4.00 or 9.18) [4.00]: ", "9.18");
     REQUIRE(wizard.expect("Put the probe in buffer 9.18", 10s));
-    immerse(rig, 9.15);
+    immerse_ph_probe(rig, 9.15);
     answer("Buffer temperature in °C [25]: ", "");
     // A technician waits until the reading has settled; here: until the 10 s a point averages
     // are all in the new buffer.
@@ -254,7 +242,7 @@ TEST_CASE("towngw calibrate wizard on a terminal: prompts, Enter when stable, co
 
     answer("Another buffer? [y/N] ", "n");
     REQUIRE(wizard.expect("Put the probe back in buffer 6.86", 10s));
-    immerse(rig, 6.91);
+    immerse_ph_probe(rig, 6.91);
     answer("Buffer temperature in °C [25]: ", "");
     REQUIRE(wait_window(rig, 6.91));
     answer(": STABLE", "");
@@ -276,7 +264,7 @@ TEST_CASE("towngw calibrate wizard on a terminal: prompts, Enter when stable, co
     const json sensor = sensor_entry(rig);
     CHECK(sensor["calibration"]["version"] == 1);
     CHECK(sensor["calibrating"] == false);
-    immerse(rig, std::nullopt);
+    immerse_ph_probe(rig, std::nullopt);
 }
 
 TEST_CASE("towngw calibrate wizard: Ctrl-C at a prompt aborts the session, records nothing",
@@ -313,7 +301,7 @@ TEST_CASE("towngw calibrate outside the acceptance limits: exit 2, reason, nothi
           "[integration][calibration][cli]") {
     DemoRig rig("clicalreject", cli_rig_options());
     rig.start_gateway();
-    immerse(rig, 6.90);
+    immerse_ph_probe(rig, 6.90);
     REQUIRE(wait_measured(rig, 6.90));
 
     ChildProcess cli(
@@ -324,7 +312,7 @@ TEST_CASE("towngw calibrate outside the acceptance limits: exit 2, reason, nothi
         [&] { return "--- towngw calibrate:\n" + tail_lines(cli.log_text(), 60); });
     REQUIRE(wait_output(cli, "point 2/2: --buffer 9.18 at 10 °C", kStepTimeout));
     // A tired electrode: 8.2 in buffer 9.18 at 10 °C (9.330) is a slope of about 54 %.
-    immerse(rig, 8.2);
+    immerse_ph_probe(rig, 8.2);
     const auto status = cli.wait_exit(kStepTimeout);
     REQUIRE(status);
     CHECK(status->exited_with(2));
@@ -341,7 +329,7 @@ TEST_CASE("towngw calibrate outside the acceptance limits: exit 2, reason, nothi
     INFO(sensor.dump());
     CHECK(sensor["calibrating"] == false);
     CHECK(sensor["calibration"]["state"] == "factory");
-    immerse(rig, std::nullopt);
+    immerse_ph_probe(rig, std::nullopt);
 }
 
 TEST_CASE("towngw calibrate with a bad sensor, a bad number or no daemon: exit code and message",

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -254,6 +255,22 @@ private:
     std::vector<std::function<std::string()>> extra_diagnostics_;
     DiagnosticsScope diagnostics_;
 };
+
+/// One request over the daemon's control socket (docs/control-protocol.md).
+inline json daemon_request(DemoRig& rig, const json& request) {
+    return json_line_request(rig.gateway().control_socket(), request, "towngwd control");
+}
+
+/// The simulated water probe reads `value` for its pH from now on, as if put into a buffer
+/// (nullopt: back in the river, the scenario's waveform).
+inline void immerse_ph_probe(DemoRig& rig, std::optional<double> value) {
+    const json reply = rig.sim().control({{"immerse",
+                                           {{"device", "water1"},
+                                            {"point", "ph"},
+                                            {"value", value ? json(*value) : json(nullptr)}}}});
+    if (!reply.value("ok", false))
+        throw std::runtime_error("towngw-sim refused immerse: " + reply.dump());
+}
 
 /// `towngw status --json` of the rig's daemon, or nothing if it did not answer.
 inline std::optional<json> daemon_status(DemoRig& rig) {

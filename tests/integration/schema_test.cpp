@@ -26,36 +26,35 @@ TEST_CASE("every message of a one-minute run validates against its JSON Schema",
     const auto started = std::chrono::steady_clock::now();
     rig.start_gateway();
     REQUIRE(rig.wait_for_windows(1, 30s));
-    auto ask = [&](const json& request) {
-        return json_line_request(rig.gateway().control_socket(), request, "towngwd control");
-    };
 
     // A device that stops answering for a while: comm_error windows with faults, flag B.
     REQUIRE(rig.sim()
                 .control({{"fault", {{"device", "bin1"}, {"kind", "timeout"}}}})
                 .value("ok", false));
     // A calibration (C flag, calibration event) and its rollback.
-    const json begin =
-        ask({{"cmd", "calibration.begin"}, {"sensor", "water1.ph"}, {"technician", "schema-test"}});
+    const json begin = daemon_request(
+        rig,
+        {{"cmd", "calibration.begin"}, {"sensor", "water1.ph"}, {"technician", "schema-test"}});
     REQUIRE(begin.value("ok", false));
     REQUIRE(wait_until(
         [&] {
-            return ask({{"cmd", "calibration.point"},
-                        {"session", begin["session"]},
-                        {"buffer", "6.86"},
-                        {"temperature_degc", 25},
-                        {"average_s", 2},
-                        {"force", true}})
+            return daemon_request(rig, {{"cmd", "calibration.point"},
+                                        {"session", begin["session"]},
+                                        {"buffer", "6.86"},
+                                        {"temperature_degc", 25},
+                                        {"average_s", 2},
+                                        {"force", true}})
                 .value("ok", false);
         },
         10s, 250ms));
-    const json commit = ask({{"cmd", "calibration.commit"}, {"session", begin["session"]}});
+    const json commit =
+        daemon_request(rig, {{"cmd", "calibration.commit"}, {"session", begin["session"]}});
     INFO(commit.dump());
     REQUIRE(commit.value("ok", false));
     REQUIRE(rig.sim().control({{"clear", "bin1"}}).value("ok", false));
-    REQUIRE(ask({{"cmd", "calibration.rollback"},
-                 {"sensor", "water1.ph"},
-                 {"technician", "schema-test"}})
+    REQUIRE(daemon_request(rig, {{"cmd", "calibration.rollback"},
+                                 {"sensor", "water1.ph"},
+                                 {"technician", "schema-test"}})
                 .value("ok", false));
 
     // The rest of the minute, then a clean stop (offline status).

@@ -29,6 +29,18 @@ ExitStatus decode_wait_status(int wstatus) {
     return s;
 }
 
+std::optional<ExitStatus> reap_if_exited(pid_t pid) {
+    int wstatus = 0;
+    pid_t r;
+    do {
+        r = ::waitpid(pid, &wstatus, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid) return decode_wait_status(wstatus);
+    // ECHILD: someone else reaped it; treat as gone with an unknown status.
+    if (r < 0) return ExitStatus{true, 0, 0};
+    return std::nullopt;
+}
+
 ExitStatus kill_and_reap(pid_t pid) {
     ::kill(pid, SIGKILL);
     int wstatus = 0;
@@ -159,21 +171,8 @@ bool ChildProcess::try_reap() {
     if (status_) {
         return true;
     }
-    int wstatus = 0;
-    pid_t r;
-    do {
-        r = ::waitpid(pid_, &wstatus, WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == pid_) {
-        status_ = decode_wait_status(wstatus);
-        return true;
-    }
-    if (r < 0) {
-        // ECHILD: someone else reaped it; treat as gone with an unknown status.
-        status_ = ExitStatus{true, 0, 0};
-        return true;
-    }
-    return false;
+    status_ = reap_if_exited(pid_);
+    return status_.has_value();
 }
 
 bool ChildProcess::running() {

@@ -28,6 +28,9 @@ struct ExitStatus {
 /// ExitStatus of a waitpid() status word.
 ExitStatus decode_wait_status(int wstatus);
 
+/// waitpid(WNOHANG): the status once `pid` has exited, nothing while it runs.
+std::optional<ExitStatus> reap_if_exited(pid_t pid);
+
 /// SIGKILL, then a blocking (bounded: SIGKILL cannot be ignored) waitpid of `pid`.
 ExitStatus kill_and_reap(pid_t pid);
 

@@ -259,21 +259,8 @@ void PtySession::send_ctrl_c() {
 
 bool PtySession::try_reap() {
     if (status_) return true;
-    int wstatus = 0;
-    pid_t r;
-    do {
-        r = ::waitpid(pid_, &wstatus, WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == pid_) {
-        status_ = decode_wait_status(wstatus);
-        return true;
-    }
-    if (r < 0) {
-        // ECHILD: someone else reaped it; treat as gone with an unknown status.
-        status_ = ExitStatus{true, 0, 0};
-        return true;
-    }
-    return false;
+    status_ = reap_if_exited(pid_);
+    return status_.has_value();
 }
 
 bool PtySession::running() {
