@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config
   libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev catch2 libmodbus-dev
-  mosquitto mosquitto-clients openssl python3-jsonschema
+  mosquitto mosquitto-clients openssl python3-jsonschema python3-jinja2
   "$@"
 )
 

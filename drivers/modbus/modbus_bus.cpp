@@ -113,6 +113,17 @@ void ModbusBus::start() {
     });
 }
 
+void ModbusBus::request_read(std::size_t device_index) {
+    {
+        std::lock_guard lock(mutex_);
+        if (device_index >= devices_.size() ||
+            std::find(on_demand_.begin(), on_demand_.end(), device_index) != on_demand_.end())
+            return;
+        on_demand_.push_back(device_index);
+    }
+    wake_.notify_all();
+}
+
 void ModbusBus::stop() {
     {
         std::lock_guard lock(mutex_);
@@ -199,11 +210,27 @@ void ModbusBus::run() {
         const auto now = Clock::now();
         const bool idle = due->next_due > now;
         if (!ready.empty() && (idle || now - oldest_ready >= kMaxHandOverDelay)) hand_over();
+        std::vector<std::size_t> demanded;
         {
             std::unique_lock lock(mutex_);
             if (stopping_) break;
             // Only sleep when nothing is due: a wait with a past deadline is still a syscall.
-            if (idle && wake_.wait_until(lock, due->next_due, [this] { return stopping_; })) break;
+            if (idle && on_demand_.empty())
+                wake_.wait_until(lock, due->next_due,
+                                 [this] { return stopping_ || !on_demand_.empty(); });
+            if (stopping_) break;
+            demanded.swap(on_demand_);
+        }
+        if (!demanded.empty()) {
+            // Extra reads go out between two scheduled transactions, one attempt each; what
+            // is due is looked at again afterwards.
+            hand_over();
+            for (const std::size_t index : demanded) {
+                DevicePollResult result = read_device(index);
+                result.on_demand = true;
+                on_result_(std::move(result));
+            }
+            continue;
         }
         const auto index = static_cast<std::size_t>(due - schedule.begin());
         Schedule& s = *due;

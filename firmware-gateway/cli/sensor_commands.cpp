@@ -74,7 +74,9 @@ std::string format_duration(std::int64_t seconds) {
 
 std::string format_bytes(unsigned long long bytes) {
     char buf[32];
-    if (bytes >= (1ULL << 20))
+    if (bytes >= (1ULL << 30))
+        std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / 1073741824.0);
+    else if (bytes >= (1ULL << 20))
         std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / 1048576.0);
     else
         std::snprintf(buf, sizeof buf, "%.0f KiB", static_cast<double>(bytes) / 1024.0);
@@ -102,6 +104,19 @@ void print_status(const json& s) {
                 format_bytes(outbox.value("max_bytes", 0ULL)).c_str(),
                 outbox.value("evicted_total", 0ULL), outbox.value("rejected_total", 0ULL),
                 outbox.value("write_failures", 0ULL));
+    const json& process = s.contains("process") ? s["process"] : json::object();
+    const json& disk = s.contains("disk") ? s["disk"] : json::object();
+    if (process.contains("rss_kib"))
+        std::printf("process  cpu %.1f %%   memory %s (peak %s)   %u threads\n",
+                    process.value("cpu_pct", 0.0),
+                    format_bytes(process.value("rss_kib", 0ULL) * 1024).c_str(),
+                    format_bytes(process.value("rss_peak_kib", 0ULL) * 1024).c_str(),
+                    process.value("threads", 0U));
+    if (disk.contains("total_bytes"))
+        std::printf("disk     %s free of %s (%.1f %%) on %s\n",
+                    format_bytes(disk.value("available_bytes", 0ULL)).c_str(),
+                    format_bytes(disk.value("total_bytes", 0ULL)).c_str(),
+                    disk.value("available_pct", 0.0), disk.value("path", "?").c_str());
     const json& clock = s.contains("clock") ? s["clock"] : json::object();
     std::printf("clock    %s\n", clock.value("trusted", false) ? "synchronised"
                                  : clock.value("holding", false)

@@ -16,32 +16,14 @@ using nlohmann::json;
 namespace {
 
 void send(DemoRig& rig, const std::string& name, const std::string& payload) {
-    const auto r =
-        run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(rig.broker().port()),
-                     "-q", "1", "-t", rig.topic_base() + "cmd/" + name, "-m", payload},
-                    rig.dir().path());
-    INFO(r.out << r.err);
-    REQUIRE(r.status);
-    REQUIRE(r.status->exited_with(0));
+    send_command(rig, name, payload);
 }
 
-/// The reply to `name` carrying `request_id` (json null: the replies without an id).
 json wait_reply(DemoRig& rig, const std::string& name, const json& request_id) {
-    json found;
-    const bool ok = rig.collector().wait_for(
-        [&](const MessageList& all) {
-            for (const auto& m : all)
-                if (m.topic == rig.topic_base() + "reply/" + name && m.json &&
-                    (*m.json)["request_id"] == request_id) {
-                    found = *m.json;
-                    return true;
-                }
-            return false;
-        },
-        10s);
+    const auto reply = command_reply(rig, name, request_id, 10s);
     INFO("no reply to " << name << " with request_id " << request_id.dump());
-    REQUIRE(ok);
-    return found;
+    REQUIRE(reply);
+    return *reply;
 }
 
 }  // namespace
@@ -112,20 +94,12 @@ TEST_CASE("remote commands are answered, bad ones get a reason, a flood is dropp
         10s));
 
     // Every reply follows the contract.
-    const auto file = rig.dir().path() / "replies.jsonl";
-    {
-        std::ofstream out(file);
-        for (const auto& m : rig.collector().messages())
-            if (m.topic.find("/reply/") != std::string::npos)
-                out << json{{"topic", m.topic}, {"payload", m.payload}}.dump() << "\n";
-    }
-    const auto v = run_command(
-        {"/usr/bin/python3", (kSourceDir / "tests" / "tools" / "validate_mqtt.py").string(),
-         (kSourceDir / "docs" / "schemas").string(), file.string()},
-        rig.dir().path());
-    INFO(v.out << v.err);
-    REQUIRE(v.status);
-    CHECK(v.status->exited_with(0));
+    MessageList replies;
+    for (const auto& m : rig.collector().messages())
+        if (m.topic.find("/reply/") != std::string::npos) replies.push_back(m);
+    const auto report = validate_against_schemas(rig, replies, "replies.jsonl");
+    INFO(report.text);
+    CHECK(report.valid);
 }
 
 TEST_CASE("a flood of commands is dropped and counted, not answered", "[integration][commands]") {
@@ -153,6 +127,18 @@ TEST_CASE("a flood of commands is dropped and counted, not answered", "[integrat
             return status["commands"].value("received", 0) == 60;
         },
         10s, 200ms));
+    // Health and status say what the daemon costs the board (issue #7: uptime, CPU, RSS, disk).
+    INFO(status["process"].dump() << status["disk"].dump());
+    CHECK(status["process"].value("rss_kib", 0) > 1000);
+    CHECK(status["process"].value("rss_peak_kib", 0) >= status["process"].value("rss_kib", 0));
+    CHECK(status["process"].value("threads", 0) >= 3);  // main, store, bus
+    CHECK(status["disk"].value("available_bytes", 0ULL) > 0);
+    CHECK(status["disk"].value("path", "") == rig.dir().path().string());
+    const auto human =
+        run_command({TOWNGW_CLI_BIN, "status", "--socket", rig.gateway().control_socket().string()},
+                    rig.dir().path());
+    INFO(human.out << human.err);
+    CHECK_THAT(human.out, Catch::Contains("process  cpu") && Catch::Contains("disk     "));
     INFO(status["commands"].dump());
     // The bucket holds 10 and refills at 2/s: far fewer than 60 can be answered.
     CHECK(status["commands"].value("dropped_rate_limit", 0) >= 30);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -285,6 +286,57 @@ inline std::optional<json> daemon_status(DemoRig& rig) {
         return std::nullopt;
     }
     return j;
+}
+
+/// Publishes a remote command request (`…/cmd/{name}`, QoS 1) with mosquitto_pub.
+inline void send_command(DemoRig& rig, const std::string& name, const std::string& payload) {
+    const auto r =
+        run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(rig.broker().port()),
+                     "-q", "1", "-t", rig.topic_base() + "cmd/" + name, "-m", payload},
+                    rig.dir().path());
+    if (!r.status || !r.status->exited_with(0))
+        throw std::runtime_error("mosquitto_pub failed: " + r.out + r.err);
+}
+
+/// The reply on `…/reply/{name}` carrying `request_id` (json null: a reply without an id), or
+/// nothing after `timeout`.
+inline std::optional<json> command_reply(DemoRig& rig, const std::string& name,
+                                         const json& request_id,
+                                         std::chrono::milliseconds timeout) {
+    json found;
+    const std::string topic = rig.topic_base() + "reply/" + name;
+    const bool ok = rig.collector().wait_for(
+        [&](const MessageList& all) {
+            for (const auto& m : all)
+                if (m.topic == topic && m.json && (*m.json)["request_id"] == request_id) {
+                    found = *m.json;
+                    return true;
+                }
+            return false;
+        },
+        timeout);
+    if (!ok) return std::nullopt;
+    return found;
+}
+
+/// Runs tests/tools/validate_mqtt.py over `messages`; the exit status and its report.
+struct SchemaReport {
+    bool valid{false};
+    std::string text;
+};
+inline SchemaReport validate_against_schemas(DemoRig& rig, const MessageList& messages,
+                                             const std::string& file_name = "messages.jsonl") {
+    const auto file = rig.dir().path() / file_name;
+    {
+        std::ofstream out(file);
+        for (const auto& m : messages)
+            out << json{{"topic", m.topic}, {"payload", m.payload}}.dump() << "\n";
+    }
+    const auto r = run_command(
+        {"/usr/bin/python3", (kSourceDir / "tests" / "tools" / "validate_mqtt.py").string(),
+         (kSourceDir / "docs" / "schemas").string(), file.string()},
+        rig.dir().path());
+    return {r.status && r.status->exited_with(0), r.out + r.err};
 }
 
 }  // namespace gw::test::demo

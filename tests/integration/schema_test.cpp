@@ -2,7 +2,8 @@
 // The MQTT contract (docs/mqtt.md, docs/schemas/*.schema.json): a subscriber on "#" records a
 // full minute of a demo-like run that also produces a device fault, a calibration and its
 // rollback, and the clean stop; every message must validate against the schema of its topic
-// (tests/tools/validate_mqtt.py, Debian's python3-jsonschema).
+// (tests/tools/validate_mqtt.py, Debian's python3-jsonschema). Home Assistant discovery is on,
+// so its retained configs (under homeassistant/, inside "#") are checked too.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
@@ -20,7 +21,8 @@ TEST_CASE("every message of a one-minute run validates against its JSON Schema",
     RigOptions options;
     options.poll_ms = 250;
     options.overrides = {{"/gateway/health_interval_s", "5"},
-                         {"/sensors/0/calibration", R"({"stability_per_min": 20})"}};
+                         {"/sensors/0/calibration", R"({"stability_per_min": 20})"},
+                         {"/home_assistant/enabled", "true"}};
     DemoRig rig("schema", options);
     MqttCollector everything(rig.broker().uri(), "#");
     const auto started = std::chrono::steady_clock::now();
@@ -84,7 +86,7 @@ TEST_CASE("every message of a one-minute run validates against its JSON Schema",
     REQUIRE(r.status);
     CHECK(r.status->exited_with(0));
     // Every kind of message was there to be checked.
-    for (const char* kind : {"data ", "event ", "health ", "status "})
+    for (const char* kind : {"data ", "event ", "health ", "status ", "ha-discovery "})
         CHECK(r.out.find(kind) != std::string::npos);
     CHECK(all.size() > 150);  // ~7 sensors x 2 s windows x 60 s, less start-up
 }

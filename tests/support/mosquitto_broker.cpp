@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 #include <stdexcept>
 
@@ -94,6 +95,12 @@ bool MosquittoBroker::launch() {
 void MosquittoBroker::stop() {
     if (proc_) {
         proc_->stop();
+    }
+}
+
+void MosquittoBroker::reload() {
+    if (proc_) {
+        proc_->signal(SIGHUP);
     }
 }
 

@@ -34,6 +34,9 @@ public:
     void stop();
     /// Starts the broker again on the same port (for outage tests). Throws on failure.
     void start();
+    /// SIGHUP: mosquitto reloads its configuration, ACL file included, without dropping
+    /// connections.
+    void reload();
     std::string log_text() const;
 
 private:

@@ -24,9 +24,23 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::string& f
 
 MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
                              bool clean_session, const std::string& client_id)
-    : client_id_(client_id.empty() ? unique_client_id() : client_id),
-      client_(std::make_unique<mqtt::async_client>(broker_uri, client_id_)) {
-    client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+    : MqttCollector(broker_uri, filters, [&] {
+          CollectorOptions o;
+          o.clean_session = clean_session;
+          o.client_id = client_id;
+          return o;
+      }()) {}
+
+MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
+                             const CollectorOptions& options)
+    : client_id_(options.client_id.empty() ? unique_client_id() : options.client_id),
+      // Paho 1.2 fixes the MQTT version when the client is created.
+      client_(options.mqtt5 ? std::make_unique<mqtt::async_client>(
+                                  broker_uri, client_id_, mqtt::create_options(MQTTVERSION_5))
+                            : std::make_unique<mqtt::async_client>(broker_uri, client_id_)) {
+    const bool clean_session = options.clean_session;
+    const bool mqtt5 = options.mqtt5;
+    client_->set_message_callback([this, mqtt5](mqtt::const_message_ptr msg) {
         ReceivedMessage m;
         m.topic = msg->get_topic();
         m.payload = msg->get_payload_str();
@@ -37,6 +51,25 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<st
         m.retained = msg->is_retained();
         m.qos = msg->get_qos();
         m.received_at = std::chrono::steady_clock::now();
+        if (mqtt5) {
+            const auto& props = msg->get_properties();
+            try {
+                if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
+                    m.response_topic =
+                        mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+                }
+                if (props.contains(mqtt::property::CORRELATION_DATA)) {
+                    m.correlation_data =
+                        mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+                }
+                if (props.contains(mqtt::property::MESSAGE_EXPIRY_INTERVAL)) {
+                    m.message_expiry_s =
+                        mqtt::get<std::uint32_t>(props, mqtt::property::MESSAGE_EXPIRY_INTERVAL);
+                }
+            } catch (const std::exception&) {
+                // Recorded without the property; the test's assertion will say so.
+            }
+        }
         {
             std::lock_guard<std::mutex> lock(mutex_);
             messages_.push_back(std::move(m));
@@ -45,11 +78,23 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<st
     });
 
     auto opts = mqtt::connect_options_builder()
-                    .clean_session(clean_session)
                     .keep_alive_interval(std::chrono::seconds(10))
                     .connect_timeout(kConnectTimeout)
                     .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(1))
                     .finalize();
+    if (mqtt5) {
+        opts.set_mqtt_version(MQTTVERSION_5);  // clears the 3.1.1 clean-session flag
+        opts.set_clean_session(false);         // (Paho C refuses a v5 connect with it set)
+        opts.set_clean_start(clean_session);
+        if (options.session_expiry_s > 0) {
+            mqtt::properties props;
+            props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
+                                     static_cast<std::int32_t>(options.session_expiry_s)));
+            opts.set_properties(std::move(props));
+        }
+    } else {
+        opts.set_clean_session(clean_session);
+    }
     // After a broker restart a clean session has lost its subscription; a durable one has not.
     client_->set_connected_handler([this, filters, clean_session](const std::string&) {
         if (!clean_session || !subscribed_once_) return;
@@ -82,6 +127,12 @@ MqttCollector::MqttCollector(const std::string& broker_uri, const std::vector<st
 }
 
 MqttCollector::~MqttCollector() {
+    disconnect();
+    // Destroy the client (and its callback thread) before the members the callback uses.
+    client_.reset();
+}
+
+void MqttCollector::disconnect() {
     try {
         if (client_->is_connected()) {
             client_->disconnect(std::chrono::milliseconds(500))->wait_for(std::chrono::seconds(2));
@@ -89,8 +140,6 @@ MqttCollector::~MqttCollector() {
     } catch (...) {
         // Best effort: the broker may already be gone.
     }
-    // Destroy the client (and its callback thread) before the members the callback uses.
-    client_.reset();
 }
 
 bool MqttCollector::wait_for(const std::function<bool(const MessageList&)>& pred,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,21 @@ struct ReceivedMessage {
     bool retained = false;
     int qos = 0;
     std::chrono::steady_clock::time_point received_at;
+    /// MQTT 5 properties (a collector connected with `mqtt5` only; empty / nullopt otherwise).
+    std::string response_topic;
+    std::string correlation_data;
+    /// The message expiry interval as delivered: what is left of it when the broker forwards.
+    std::optional<std::uint32_t> message_expiry_s;
+};
+
+/// How a collector connects. The defaults are MQTT 3.1.1, a clean session, a unique client id.
+struct CollectorOptions {
+    bool clean_session = true;  ///< with mqtt5: clean start
+    std::string client_id;      ///< empty: a unique one
+    bool mqtt5 = false;         ///< connect with MQTT 5 and record the properties above
+    /// MQTT 5 session expiry interval sent on CONNECT: with clean_session=false the broker keeps
+    /// the session (and queues QoS 1 messages for it) this long after a disconnect.
+    std::uint32_t session_expiry_s = 0;
 };
 
 using MessageList = std::vector<ReceivedMessage>;
@@ -41,6 +57,9 @@ public:
     /// subscriber on `…/data/#` and `…/events/#` at once.
     MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
                   bool clean_session = true, const std::string& client_id = {});
+    /// The same with every connection option (e.g. MQTT 5).
+    MqttCollector(const std::string& broker_uri, const std::vector<std::string>& filters,
+                  const CollectorOptions& options);
     ~MqttCollector();
     MqttCollector(const MqttCollector&) = delete;
     MqttCollector& operator=(const MqttCollector&) = delete;
@@ -51,6 +70,9 @@ public:
                   std::chrono::milliseconds timeout);
     /// A copy of everything received so far, in arrival order.
     MessageList messages() const;
+    /// Disconnects cleanly (at most ~2 s) and keeps what was received; a durable session stays
+    /// on the broker, which queues for it. Nothing more is received.
+    void disconnect();
     std::size_t size() const;
     bool connected() const { return client_->is_connected(); }
     const std::string& client_id() const { return client_id_; }

@@ -6,7 +6,9 @@ Usage: validate_mqtt.py SCHEMA_DIR MESSAGES.jsonl
 MESSAGES.jsonl: one {"topic": "...", "payload": "..."} per line (payload as received). The
 schema is chosen by the topic: .../data/ID -> data, .../status -> status, .../events -> event,
 .../health -> health, .../reply/NAME -> reply (.../cmd/NAME, requests to the
-gateway, are skipped); any other topic is an error (everything we publish has a schema).
+gateway, are skipped), and a Home Assistant discovery config
+PREFIX/sensor/towngw_.../OBJECT/config (home_assistant.enabled, any discovery prefix) ->
+ha-discovery; any other topic is an error (everything we publish has a schema).
 Prints a count per schema and every failure (topic, JSON path, reason); exit 1 on any failure.
 Uses Debian's python3-jsonschema (run with /usr/bin/python3)."""
 import json
@@ -18,6 +20,10 @@ import jsonschema
 
 def schema_for(topic):
     parts = topic.split("/")
+    # First: an object id may be "data" or "reply" too. Our node ids start with "towngw_".
+    if (len(parts) >= 5 and parts[-1] == "config" and parts[-4] == "sensor"
+            and parts[-3].startswith("towngw_")):
+        return "ha-discovery"
     if len(parts) >= 2 and parts[-2] == "data":
         return "data"
     if len(parts) >= 2 and parts[-2] == "reply":
@@ -32,7 +38,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 64
     schema_dir = pathlib.Path(sys.argv[1]).resolve()
-    names = ("data", "status", "event", "health", "reply")
+    names = ("data", "status", "event", "health", "reply", "ha-discovery")
     loaded = {name: json.loads((schema_dir / f"{name}.schema.json").read_text()) for name in names}
     # References between the schemas resolve through this store, by $id; never over the network.
     store = {schema["$id"]: schema for schema in loaded.values()}

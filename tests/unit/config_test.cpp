@@ -164,6 +164,23 @@ TEST_CASE("config error: window must divide a day", "[unit][config]") {
                          "must divide a day");
 }
 
+TEST_CASE("window rules shared by the loader and the set-window command", "[unit][config]") {
+    CHECK(window_length_error(60).empty());
+    CHECK(window_length_error(86400).empty());
+    CHECK_THAT(window_length_error(7), Catch::Contains("must divide a day"));
+    CHECK_THAT(window_length_error(0), Catch::Contains("between 1 and 86400"));
+    CHECK_THAT(window_length_error(172800), Catch::Contains("between 1 and 86400"));
+    DeviceConfig device;
+    device.id = "flow1";
+    device.poll_period = std::chrono::milliseconds(10'000);
+    CHECK(window_vs_device_error(10, device).empty());
+    CHECK_THAT(window_vs_device_error(5, device),
+               Catch::Contains("shorter than device \"flow1\"'s poll period (10000 ms)"));
+    device.kind = SourceKind::Chirpstack;
+    device.poll_period = std::chrono::milliseconds(600'000);
+    CHECK_THAT(window_vs_device_error(300, device), Catch::Contains("uplink interval"));
+}
+
 TEST_CASE("config error: window shorter than the poll period", "[unit][config]") {
     // water1 polls every 10 s, but its three sensors have 5 s windows.
     auto errors = errors_with({{"/devices/0/poll_ms", "10000"}});
@@ -190,6 +207,25 @@ TEST_CASE("config error: two devices with one unit id on one bus", "[unit][confi
 TEST_CASE("config error: broker URI", "[unit][config]") {
     require_single_error(errors_with({{"/mqtt/broker", "localhost"}}), "/mqtt/broker",
                          "tcp://HOST:PORT");
+}
+
+TEST_CASE("config: mqtt.protocol_version is \"3.1.1\" by default or \"5\"", "[unit][config]") {
+    auto v311 = load_config_text(demo_text(), kDemoPath);
+    REQUIRE(std::holds_alternative<Config>(v311));
+    CHECK(std::get<Config>(v311).mqtt.protocol_version == MqttVersion::V311);
+    auto v5 = load_config_text(demo_text(), kDemoPath, {{"/mqtt/protocol_version", R"("5")"}});
+    REQUIRE(std::holds_alternative<Config>(v5));
+    CHECK(std::get<Config>(v5).mqtt.protocol_version == MqttVersion::V5);
+    auto explicit_311 =
+        load_config_text(demo_text(), kDemoPath, {{"/mqtt/protocol_version", "3.1.1"}});
+    REQUIRE(std::holds_alternative<Config>(explicit_311));
+    CHECK(std::get<Config>(explicit_311).mqtt.protocol_version == MqttVersion::V311);
+
+    require_single_error(errors_with({{"/mqtt/protocol_version", R"("4")"}}),
+                         "/mqtt/protocol_version", R"(must be "3.1.1" or "5")");
+    // A bare 5 (--set /mqtt/protocol_version=5) is a JSON number: refused, with the fix.
+    require_single_error(errors_with({{"/mqtt/protocol_version", "5"}}), "/mqtt/protocol_version",
+                         R"(got 5 (with --set, quote it)");
 }
 
 TEST_CASE("config error: every mistake is reported, not just the first", "[unit][config]") {

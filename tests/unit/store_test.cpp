@@ -381,6 +381,33 @@ TEST_CASE("store: an open window's state survives a restart, one row per sensor"
     CHECK(loaded[1].window.count == 1);
 }
 
+TEST_CASE("store: an open window's deviation, first value and integral survive a restart",
+          "[unit][store]") {
+    TempDir dir;
+    StoredOpenWindow w = open_window("a", 60'000, 3, 12.0);
+    w.window.m2 = 2.5;
+    w.window.first = 3.25;
+    w.window.first_ms = 61'000;
+    w.window.last_ms = 79'000;
+    w.window.integral = 72'000.5;
+    w.window.covered_ms = 18'000;
+    {
+        Store store(dir.db(), options());
+        CommitBatch batch;
+        batch.open_windows = {w};
+        store.commit(batch);
+    }
+    Store store(dir.db(), options());
+    const auto loaded = store.load_open_windows();
+    REQUIRE(loaded.size() == 1);
+    CHECK(loaded[0].window.m2 == 2.5);
+    CHECK(loaded[0].window.first == 3.25);
+    CHECK(loaded[0].window.first_ms == 61'000);
+    CHECK(loaded[0].window.last_ms == 79'000);
+    CHECK(loaded[0].window.integral == 72'000.5);
+    CHECK(loaded[0].window.covered_ms == 18'000);
+}
+
 TEST_CASE("store: closing a window removes its stored state in the same transaction",
           "[unit][store]") {
     Store store(":memory:", options());
@@ -476,4 +503,66 @@ TEST_CASE("store: the calibration history cannot be altered or deleted",
     sqlite3_close(db);
     Store store(dir.db(), options());
     CHECK(store.calibration_history().size() == 1);
+}
+
+TEST_CASE("store: a window closed early keeps the state of the new-length window",
+          "[unit][store]") {
+    // set-window 60 -> 300 s at 10:01:30: the 60 s window [60 000, 120 000) closes early and
+    // the 300 s window opened at 0 must not be taken for it, even in the same batch.
+    Store store(":memory:", options());
+    CommitBatch batch;
+    StoredOpenWindow longer = open_window("a", 0, 2, 5.0);
+    longer.window_ms = 300'000;
+    batch.open_windows = {longer};
+    WindowCommit closed{"a", 120'000, message(0), 60'000};
+    batch.windows.push_back(closed);
+    store.commit(batch);
+    const auto left = store.load_open_windows();
+    REQUIRE(left.size() == 1);
+    CHECK(left[0].window_ms == 300'000);
+}
+
+TEST_CASE("store: sensor settings are saved with their batch, replaced and removed",
+          "[unit][store]") {
+    TempDir dir;
+    {
+        Store store(dir.db(), options());
+        CommitBatch batch = events(1);
+        SensorSetting setting;
+        setting.sensor = "water1.ph";
+        setting.window_s = 300;
+        setting.config_window_s = 60;
+        setting.changed_ms = 1'700'000'000'000;
+        setting.origin = "remote command from ops";
+        batch.settings.push_back(setting);
+        SensorSetting other = setting;
+        other.sensor = "flow1.flow";
+        other.window_s = 600;
+        batch.settings.push_back(other);
+        store.commit(batch);
+        CommitBatch again;  // a later change of the same sensor replaces its row
+        setting.window_s = 900;
+        again.settings.push_back(setting);
+        store.commit(again);
+    }
+    Store store(dir.db(), options());
+    auto loaded = store.load_sensor_settings();
+    REQUIRE(loaded.size() == 2);
+    CHECK(loaded[0].sensor == "flow1.flow");
+    CHECK(loaded[1].sensor == "water1.ph");
+    CHECK(loaded[1].window_s == 900);
+    CHECK(loaded[1].config_window_s == 60);
+    CHECK(loaded[1].changed_ms == 1'700'000'000'000);
+    CHECK(loaded[1].origin == "remote command from ops");
+
+    CommitBatch removal;
+    SensorSetting remove;
+    remove.sensor = "water1.ph";
+    remove.remove = true;
+    removal.settings.push_back(remove);
+    CHECK_FALSE(removal.empty());
+    store.commit(removal);
+    loaded = store.load_sensor_settings();
+    REQUIRE(loaded.size() == 1);
+    CHECK(loaded[0].sensor == "flow1.flow");
 }

@@ -2,6 +2,7 @@
 #include "core/window_aggregator.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -310,4 +311,84 @@ TEST_CASE("without a field calibration the measured stats equal the values", "[u
     CHECK(*w->measured_min == 3.0);
     CHECK(*w->measured_last == 5.0);
     CHECK(w->flag != 'C');
+}
+
+TEST_CASE("standard deviation, first value and coverage of a window", "[unit][window]") {
+    // Sample standard deviation of 2 4 4 4 5 5 7 9: mean 5, squared deviations sum to 32,
+    // s = sqrt(32 / 7). The same series around 125 000 (a totaliser) must give the same s.
+    for (const double offset : {0.0, 125000.0}) {
+        WindowAggregator agg(60s, 5000ms);
+        const std::vector<double> values{2, 4, 4, 4, 5, 5, 7, 9};
+        for (std::size_t i = 0; i < values.size(); ++i)
+            agg.add(sample(kMidnight + std::chrono::seconds(5 * i), values[i] + offset));
+        auto closed = agg.close_due(kMidnight + 60s);
+        REQUIRE(closed);
+        CHECK(*closed->mean == Approx(5.0 + offset));
+        CHECK(*closed->stddev == Approx(std::sqrt(32.0 / 7.0)).epsilon(1e-9));
+        CHECK(*closed->first == 2.0 + offset);
+        CHECK(closed->coverage == Approx(8.0 / 12.0));
+    }
+    WindowAggregator single(60s, 5000ms);
+    single.add(sample(kMidnight + 1s, 3.0));
+    CHECK_FALSE(single.close_due(kMidnight + 60s)->stddev);  // one sample has no deviation
+}
+
+TEST_CASE("time-weighted mean of irregular samples, edges held to the window bounds",
+          "[unit][window]") {
+    // Window [0, 60 s), poll every 10 s (gaps up to 30 s are bridged). Samples 10 @5 s,
+    // 20 @15 s, 20 @45 s, 10 @55 s. Integral in value x s: head 10x5 + (10+20)/2x10 +
+    // 20x30 + (20+10)/2x10 + tail 10x5 = 50 + 150 + 600 + 150 + 50 = 1000 over 60 s.
+    WindowAggregator agg(60s, 10000ms);
+    agg.add(sample(kMidnight + 5s, 10.0));
+    agg.add(sample(kMidnight + 15s, 20.0));
+    agg.add(sample(kMidnight + 45s, 20.0));
+    agg.add(sample(kMidnight + 55s, 10.0));
+    auto closed = agg.close_due(kMidnight + 60s);
+    REQUIRE(closed);
+    CHECK(*closed->mean == Approx(15.0));  // the arithmetic mean over-weights the short gaps
+    CHECK(closed->covered_ms == 60'000);
+    CHECK(closed->integral == Approx(1000.0 * 1000.0));  // value x ms
+    CHECK(*closed->time_weighted_mean == Approx(1000.0 / 60.0));
+}
+
+TEST_CASE("a gap longer than three poll periods is not bridged", "[unit][window]") {
+    // Poll every 10 s: samples 4 @5 s and 8 @50 s are 45 s apart, more than 30 s. Covered:
+    // head 5 s (held 4) and tail 10 s (held 8): integral 4x5 + 8x10 = 100 over 15 s.
+    WindowAggregator agg(60s, 10000ms);
+    agg.add(sample(kMidnight + 5s, 4.0));
+    agg.add(sample(kMidnight + 50s, 8.0));
+    auto closed = agg.close_due(kMidnight + 60s);
+    REQUIRE(closed);
+    CHECK(closed->covered_ms == 15'000);
+    CHECK(*closed->time_weighted_mean == Approx(100.0 / 15.0));
+    // A failed sample is not a value: it neither adds a trapezoid nor breaks the stats.
+    WindowAggregator with_fault(60s, 10000ms);
+    with_fault.add(sample(kMidnight + 5s, 4.0));
+    with_fault.add(sample(kMidnight + 15s, 0.0, SampleQuality::CommError));
+    with_fault.add(sample(kMidnight + 25s, 4.0));
+    auto faulty = with_fault.close_due(kMidnight + 60s);
+    REQUIRE(faulty);
+    CHECK(*faulty->time_weighted_mean == Approx(4.0));
+    CHECK(*faulty->stddev == Approx(0.0));
+    CHECK(faulty->covered_ms == 5'000 + 20'000);  // head + one 20 s trapezoid, no tail (35 s)
+}
+
+TEST_CASE("the running statistics survive a restore from stored state", "[unit][window]") {
+    WindowAggregator before(60s, 10000ms);
+    before.add(sample(kMidnight + 5s, 10.0));
+    before.add(sample(kMidnight + 15s, 20.0));
+    const OpenWindow state = *before.open_window();
+    WindowAggregator after(60s, 10000ms);
+    REQUIRE(after.restore(state));
+    for (auto* agg : {&before, &after}) {
+        agg->add(sample(kMidnight + 45s, 20.0));
+        agg->add(sample(kMidnight + 55s, 10.0));
+    }
+    const auto a = before.close_due(kMidnight + 60s);
+    const auto b = after.close_due(kMidnight + 60s);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(*a->stddev == *b->stddev);
+    CHECK(*a->time_weighted_mean == *b->time_weighted_mean);
+    CHECK(*b->first == 10.0);
 }

@@ -40,6 +40,7 @@ struct DeviceSample {
     bool timed_out{false};   ///< no answer within the response timeout
     bool crc_error{false};   ///< an answer arrived with a bad CRC
     bool stale{false};       ///< push source silent for longer than allowed
+    bool on_demand{false};   ///< an extra read asked for (remote `read-now`), not a scheduled poll
     int exception_code{0};   ///< Modbus exception code of the answer, 0 if none
     std::chrono::microseconds round_trip{0};  ///< request to last response byte, when ok
     std::string error;                        ///< transport/protocol error when !ok

@@ -123,6 +123,12 @@ public:
     void stop() override;
     std::string describe() const override { return modbus::describe(endpoint_); }
 
+    /// Asks for one extra read of a device as soon as the line is free (remote `read-now`).
+    /// The result arrives through the ResultHandler with `on_demand` set; the schedule, the
+    /// poll counters and the back-off state are untouched. Requests for a device that is
+    /// already waiting are merged. Thread-safe.
+    void request_read(std::size_t device_index);
+
     const Endpoint& endpoint() const { return endpoint_; }
     const std::vector<PolledDevice>& devices() const { return devices_; }
     BusStats stats() const;
@@ -176,6 +182,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_{false};
+    std::vector<std::size_t> on_demand_;  ///< devices waiting for an extra read
     BusStats stats_;
     std::vector<DeviceBusStats> device_stats_;
     Clock::time_point started_at_{};

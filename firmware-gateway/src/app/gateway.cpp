@@ -2,6 +2,7 @@
 #include "app/gateway.hpp"
 
 #include <boost/asio/post.hpp>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "core/time_format.hpp"
 #include "drivers/iio/iio_source.hpp"
 #include "towngw/version.hpp"
+#include "uplink/ha_discovery.hpp"
 
 namespace gw {
 
@@ -31,6 +33,12 @@ void prepend(std::vector<T>& into, std::vector<T>&& front) {
     front.insert(front.end(), std::make_move_iterator(into.begin()),
                  std::make_move_iterator(into.end()));
     into = std::move(front);
+}
+
+/// Home Assistant discovery configs (docs/dashboards.md), retained; none when disabled.
+void publish_ha_discovery(Uplink& uplink, const Config& config) {
+    for (const auto& message : ha::discovery_messages(config, kVersion))
+        uplink.publish_direct(message.topic, message.payload, true);
 }
 }  // namespace
 
@@ -118,12 +126,14 @@ void Gateway::start() {
 
     // Decide whether the wall clock can be believed before the first reading arrives.
     on_tick();
+    apply_sensor_settings();  // before the open windows: they resume with their length
     recover_open_windows();
     control_->start();
     RemoteCommands::Hooks hooks;
     hooks.message_base = [this] { return message_base(); };
-    hooks.publish = [this](const std::string& topic, const std::string& payload) {
-        uplink_->publish_direct(topic, payload, false);
+    hooks.publish = [this](const std::string& topic, const std::string& payload,
+                           const PublishProperties& properties) {
+        uplink_->publish_direct(topic, payload, false, properties);
     };
     hooks.ping = [this] {
         return ordered_json{{"version", kVersion},
@@ -131,10 +141,15 @@ void Gateway::start() {
                                              std::chrono::steady_clock::now() - started_steady_)
                                              .count()}};
     };
-    hooks.rebirth = [this] {
-        uplink_->publish_direct(config_.topic_root() + "/status", birth_payload(), true);
-    };
+    hooks.rebirth = [this] { rebirth(); };
     hooks.config = [this] { return redacted_config(); };
+    hooks.read_now = [this](const std::string& sensor, std::function<void(ordered_json)> done) {
+        read_now(sensor, std::move(done));
+    };
+    hooks.set_window = [this](const std::string& sensor, std::int64_t window_s,
+                              const std::string& origin, std::function<void(ordered_json)> done) {
+        set_window(sensor, window_s, origin, std::move(done));
+    };
     hooks.buffer_stats = [this](std::function<void(ordered_json)> done) {
         store_->async_stats([done = std::move(done)](Outcome<StoreStats> stats) {
             if (!stats.ok()) return done({{"error", "cannot read the store: " + stats.error}});
@@ -152,13 +167,15 @@ void Gateway::start() {
         });
     };
     commands_ = std::make_unique<RemoteCommands>(config_.topic_root(), std::move(hooks));
-    uplink_->set_command_handler(
-        config_.topic_root() + "/cmd/+", [this](std::string topic, std::string payload) {
-            commands_->on_message(topic, payload, std::chrono::steady_clock::now());
-        });
+    uplink_->set_command_handler(config_.topic_root() + "/cmd/+", [this](IncomingMessage message) {
+        commands_->on_message(message, std::chrono::steady_clock::now());
+    });
     uplink_->start(
         store_->stats_now().last_seq, [this] { return birth_payload(); },
-        [this] { publish_health(); });
+        [this] {
+            publish_health();
+            publish_ha_discovery(*uplink_, config_);
+        });
     build_sources();
     for (auto& source : sources_) source->start();
     schedule_tick();
@@ -241,7 +258,17 @@ bool Gateway::replay(const StoredReading& stored) {
     return true;
 }
 
-namespace {
+double flow_rate_unit_ms(const std::string& unit) {
+    if (unit == "m3/h" || unit == "L/h") return 3'600'000.0;
+    if (unit == "m3/min" || unit == "L/min") return 60'000.0;
+    if (unit == "m3/s" || unit == "L/s") return 1'000.0;
+    return 0.0;
+}
+
+double volume_unit_m3(const std::string& unit) {
+    return unit.rfind("L/", 0) == 0 ? 0.001 : 1.0;
+}
+
 SampleQuality sample_quality(const drivers::DeviceSample& sample,
                              const drivers::PointSample& point) {
     if (!sample.ok) return sample.stale ? SampleQuality::Stale : SampleQuality::CommError;
@@ -261,7 +288,6 @@ SampleQuality sample_quality(const drivers::DeviceSample& sample,
     }
     return SampleQuality::DecodeError;
 }
-}  // namespace
 
 drivers::SampleHandler Gateway::post_samples_to(std::vector<std::size_t> device_indices) {
     // Runs on the source's thread: translate the source-local index and queue the sample. Only
@@ -360,6 +386,10 @@ void Gateway::build_sources() {
 
 void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) {
     if (stopping_) return;
+    if (result.on_demand) {  // remote `read-now`: answered, not part of any window
+        answer_read_now(device_index, result);
+        return;
+    }
     DeviceState& device = devices_[device_index];
     const std::string& device_id = config_.devices[device_index].id;
     ++device.polls;
@@ -573,6 +603,7 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
         prepend(pending_.readings, std::move(batch.readings));
         prepend(pending_.windows, std::move(batch.windows));
         prepend(pending_.events, std::move(batch.events));
+        prepend(pending_.settings, std::move(batch.settings));
         if (pending_.readings.size() > kMaxUnstoredReadings) {
             const auto excess = pending_.readings.size() - kMaxUnstoredReadings;
             pending_.readings.erase(
@@ -664,6 +695,15 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["max"] = optional_number(w.max);
     body["mean"] = optional_number(w.mean);
     body["last"] = optional_number(w.last);
+    body["first"] = optional_number(w.first);
+    body["stddev"] = optional_number(w.stddev);
+    body["time_weighted_mean"] = optional_number(w.time_weighted_mean);
+    body["coverage"] = std::round(w.coverage * 1000.0) / 1000.0;
+    // A flow rate's integral over the window is the volume that passed (v1.3).
+    if (const double ms_per_unit_time = flow_rate_unit_ms(sensor.unit); ms_per_unit_time > 0)
+        body["volume"] = {
+            {"integrated_m3", w.integral / ms_per_unit_time * volume_unit_m3(sensor.unit)},
+            {"covered_s", static_cast<double>(w.covered_ms) / 1000.0}};
     // Before the field calibration: a platform can recompute history after a bad one.
     body["measured"] = {{"min", optional_number(w.measured_min)},
                         {"max", optional_number(w.measured_max)},
@@ -680,7 +720,10 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["faults"] = faults;
     body["clock"] = to_string(w.clock);
     body["historical"] = !(uplink_ && uplink_->connected());
-    return {sensor.id, w.end_ms, {config_.topic_root() + "/data/" + sensor.id, std::move(body)}};
+    return {sensor.id,
+            w.end_ms,
+            {config_.topic_root() + "/data/" + sensor.id, std::move(body)},
+            w.end_ms - w.start_ms};
 }
 
 nlohmann::json Gateway::sensor_list() const {
@@ -712,6 +755,7 @@ ordered_json Gateway::redacted_config() const {
                          {"reconnect_max_s", m.reconnect_max_s},
                          {"max_inflight", m.max_inflight},
                          {"backlog_rate", m.backlog_rate}};
+    mqtt["protocol_version"] = m.protocol_version == MqttVersion::V5 ? "5" : "3.1.1";
     if (m.tls)
         mqtt["tls"] = {{"ca_file", m.tls->ca_file},
                        {"cert_file", m.tls->cert_file},
@@ -753,6 +797,11 @@ std::string Gateway::birth_payload() const {
     body["started_at"] = format_rfc3339_utc(unix_ms(started_at_));
     body["sensors"] = sensor_list();
     return body.dump();
+}
+
+void Gateway::rebirth() {
+    uplink_->publish_direct(config_.topic_root() + "/status", birth_payload(), true);
+    publish_ha_discovery(*uplink_, config_);  // windows may have changed: expire_after follows
 }
 
 std::string Gateway::offline_payload(const char* reason) const {
@@ -852,6 +901,8 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
           {"publish_failures", up.publish_failures},
           {"inflight", up.inflight},
           {"last_error", up.last_error}}},
+        {"process", process_json()},
+        {"disk", disk_json()},
         {"alarms", alarms},
         {"clock", {{"trusted", tracker_.trusted()}, {"holding", tracker_.holding()}}},
         {"devices", devices_json()},
@@ -863,13 +914,19 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
 }
 
 void Gateway::publish_health() {
+    sample_cpu();
     store_->async_stats([this](Outcome<StoreStats> stats) {
         if (!stats.ok() || stopping_) return;
         ordered_json body = message_base();
         body["time"] = format_rfc3339_utc(unix_ms(std::chrono::system_clock::now()));
         nlohmann::json health = health_json(stats.value);
         for (auto& [key, value] : health.items()) body[key] = std::move(value);
-        uplink_->publish_direct(config_.topic_root() + "/health", body.dump(), false);
+        // MQTT 5: a health message still queued for an offline subscriber after two intervals
+        // is stale (a newer one exists): the broker drops it (ignored with 3.1.1).
+        PublishProperties properties;
+        properties.message_expiry_s =
+            static_cast<std::uint32_t>(2 * config_.gateway.health_interval.count());
+        uplink_->publish_direct(config_.topic_root() + "/health", body.dump(), false, properties);
     });
 }
 

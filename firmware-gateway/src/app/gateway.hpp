@@ -38,6 +38,10 @@
 
 namespace gw {
 
+/// How one point of a device sample counts (device failure is data: a quality, not silence).
+SampleQuality sample_quality(const drivers::DeviceSample& sample,
+                             const drivers::PointSample& point);
+
 class Gateway {
 public:
     Gateway(Config config, boost::asio::io_context& io,
@@ -95,6 +99,8 @@ private:
     WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window) const;
     nlohmann::json sensor_list() const;
     std::string birth_payload() const;
+    /// Re-sends the retained birth (remote `rebirth`, a changed sensor setting).
+    void rebirth();
     /// The running configuration for `get-config`: no password, no key material.
     nlohmann::ordered_json redacted_config() const;
     std::string offline_payload(const char* reason) const;
@@ -104,6 +110,26 @@ private:
     void publish_health();
     void schedule_health();
     void handle_request(const nlohmann::json& request, ControlServer::Reply reply);
+
+    // --- Remote commands that touch sensors, and the process's own usage (gateway_commands.cpp)
+    /// `read-now`: an extra read of the sensor's device on its bus (Modbus), or the latest
+    /// reading with its age (LoRaWAN and IIO devices, which cannot be asked on demand).
+    void read_now(const std::string& sensor_id, std::function<void(nlohmann::ordered_json)> done);
+    /// Answers the `read-now` requests that wait for this extra read of a device.
+    void answer_read_now(std::size_t device_index, const drivers::DeviceSample& sample);
+    /// `set-window`: closes the open window, continues with the new length, persists the
+    /// change (with a `window_changed` event) and re-sends the birth.
+    void set_window(const std::string& sensor_id, std::int64_t window_s, const std::string& origin,
+                    std::function<void(nlohmann::ordered_json)> done);
+    /// At start: window lengths set at run time replace the file's while the file still says
+    /// what it said when they were set.
+    void apply_sensor_settings();
+    /// Resident memory and CPU (averaged since the last health message).
+    nlohmann::json process_json() const;
+    /// Size and free space of the file system holding the outbox.
+    nlohmann::json disk_json() const;
+    /// Samples CPU time for process_json()'s average; called once per health message.
+    void sample_cpu();
 
     // --- LoRaWAN (gateway_lorawan.cpp)
     void build_chirpstack_sources();
@@ -155,6 +181,15 @@ private:
     bool replaying_{false};                 ///< held readings are being released
     std::vector<Reading> live_during_replay_;
     std::map<std::string, std::string> alarms_;  ///< active alarm -> message
+    struct ReadNowWaiter {
+        std::size_t sensor_index{0};
+        std::function<void(nlohmann::ordered_json)> done;
+    };
+    std::map<std::size_t, std::vector<ReadNowWaiter>> read_now_waiting_;  ///< per device
+    std::vector<std::int64_t> file_window_s_;  ///< window_s of each sensor in the config file
+    double cpu_s_at_sample_{0};
+    std::chrono::steady_clock::time_point cpu_sampled_at_{};
+    double cpu_pct_{0};  ///< over the last health interval
     std::uint64_t write_failures_{0};
     std::uint64_t unstored_dropped_{0};  ///< dropped from memory while storage kept failing
     bool stopping_{false};

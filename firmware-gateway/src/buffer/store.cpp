@@ -109,6 +109,25 @@ constexpr const char* kMigrations[] = {
     "ALTER TABLE open_windows ADD COLUMN calibrating INTEGER NOT NULL DEFAULT 0;"
     "UPDATE open_windows SET measured_sum = sum, measured_min = min, measured_max = max,"
     " measured_last = last;",
+    // 7: sensor settings changed at run time (remote `set-window`), applied over the
+    // configuration file at start while the file still says what it said when they were set.
+    "CREATE TABLE sensor_settings ("
+    "  sensor          TEXT    PRIMARY KEY,"
+    "  window_s        INTEGER NOT NULL,"
+    "  config_window_s INTEGER NOT NULL,"
+    "  changed_ms      INTEGER NOT NULL,"
+    "  origin          TEXT    NOT NULL) WITHOUT ROWID;"
+    // Open windows also carry what the standard deviation, the first value and the
+    // time-weighted mean (the integral of flow: volume) need (issue #8).
+    "ALTER TABLE open_windows ADD COLUMN m2 REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN first REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN first_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN last_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN integral REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE open_windows ADD COLUMN covered_ms INTEGER NOT NULL DEFAULT 0;"
+    // Rows of version 6 resume with first = last and no integral: a window's mean and
+    // extremes stay exact, only its deviation and integral miss the samples before the upgrade.
+    "UPDATE open_windows SET first = last;",
 };
 
 /// Seqs are reserved this many at a time in the sidecar file: one fsync per block.
@@ -254,11 +273,12 @@ void Store::configure() {
     save_open_window_ = prepare(
         "INSERT OR REPLACE INTO open_windows(sensor, start_ms, window_ms, count, failed, sum,"
         " min, max, last, clock, faults, measured_sum, measured_min, measured_max,"
-        " measured_last, calibrating) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        " measured_last, calibrating, m2, first, first_ms, last_ms, integral, covered_ms)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     delete_aggregated_readings_ = prepare(
         "DELETE FROM readings WHERE clock <> 0 AND sensor IN (SELECT value FROM json_each(?1))");
     delete_open_windows_ = prepare(
-        "DELETE FROM open_windows WHERE start_ms < ?1"
+        "DELETE FROM open_windows WHERE start_ms < ?1 AND (?3 = 0 OR window_ms = ?3)"
         " AND sensor IN (SELECT value FROM json_each(?2))");
     peek_ = prepare(
         "SELECT seq, topic, payload FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?");
@@ -521,9 +541,13 @@ CommitResult Store::commit(CommitBatch batch) {
             result.seqs.push_back(seq);
             ++depth_;
         };
-        std::map<std::int64_t, nlohmann::json> sensors_by_window_end;
-        for (const auto& w : batch.windows) sensors_by_window_end[w.end_ms].push_back(w.sensor);
-        for (const auto& [end_ms, sensors] : sensors_by_window_end) {
+        // (end, window length) -> sensors: the state of a window of another length (the
+        // length changed at run time) is not the closed window's and stays.
+        std::map<std::pair<std::int64_t, std::int64_t>, nlohmann::json> sensors_by_window_end;
+        for (const auto& w : batch.windows)
+            sensors_by_window_end[{w.end_ms, w.window_ms}].push_back(w.sensor);
+        for (const auto& [end, sensors] : sensors_by_window_end) {
+            const auto [end_ms, window_ms] = end;
             StatementReset reset{delete_readings_};
             sqlite3_bind_int64(delete_readings_, 1, end_ms);
             bind_text(delete_readings_, 2, sensors.dump());
@@ -531,6 +555,7 @@ CommitResult Store::commit(CommitBatch batch) {
             StatementReset reset_windows{delete_open_windows_};
             sqlite3_bind_int64(delete_open_windows_, 1, end_ms);
             bind_text(delete_open_windows_, 2, sensors.dump());
+            sqlite3_bind_int64(delete_open_windows_, 3, window_ms);
             if (sqlite3_step(delete_open_windows_) != SQLITE_DONE) fail("delete open window");
         }
         for (auto& w : batch.windows)
@@ -545,6 +570,7 @@ CommitResult Store::commit(CommitBatch batch) {
         }
         for (const auto& c : batch.calibrations)
             result.calibrations.push_back(append_calibration(c));
+        for (const auto& setting : batch.settings) save_sensor_setting(setting);
         // Only when a message was stored: an unchanged counter still rewrites its page, one
         // page per flush for nothing.
         if (last_seq_ != std::get<0>(saved)) save_counter("last_seq", last_seq_);
@@ -760,14 +786,60 @@ void Store::save_open_window(const StoredOpenWindow& w) {
     sqlite3_bind_double(save_open_window_, 14, o.measured_max);
     sqlite3_bind_double(save_open_window_, 15, o.measured_last);
     sqlite3_bind_int64(save_open_window_, 16, o.calibrating);
+    sqlite3_bind_double(save_open_window_, 17, o.m2);
+    sqlite3_bind_double(save_open_window_, 18, o.first);
+    sqlite3_bind_int64(save_open_window_, 19, o.first_ms);
+    sqlite3_bind_int64(save_open_window_, 20, o.last_ms);
+    sqlite3_bind_double(save_open_window_, 21, o.integral);
+    sqlite3_bind_int64(save_open_window_, 22, o.covered_ms);
     if (sqlite3_step(save_open_window_) != SQLITE_DONE) fail("save open window");
+}
+
+void Store::save_sensor_setting(const SensorSetting& setting) {
+    sqlite3_stmt* q =
+        setting.remove
+            ? prepare("DELETE FROM sensor_settings WHERE sensor = ?1")
+            : prepare(
+                  "INSERT OR REPLACE INTO sensor_settings(sensor, window_s, config_window_s,"
+                  " changed_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5)");
+    bind_text(q, 1, setting.sensor);
+    if (!setting.remove) {
+        sqlite3_bind_int64(q, 2, setting.window_s);
+        sqlite3_bind_int64(q, 3, setting.config_window_s);
+        sqlite3_bind_int64(q, 4, setting.changed_ms);
+        bind_text(q, 5, setting.origin);
+    }
+    const int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("save the setting of sensor " + setting.sensor);
+}
+
+std::vector<SensorSetting> Store::load_sensor_settings() {
+    std::vector<SensorSetting> out;
+    sqlite3_stmt* q = prepare(
+        "SELECT sensor, window_s, config_window_s, changed_ms, origin FROM sensor_settings"
+        " ORDER BY sensor");
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        SensorSetting setting;
+        setting.sensor = column_text(q, 0);
+        setting.window_s = sqlite3_column_int64(q, 1);
+        setting.config_window_s = sqlite3_column_int64(q, 2);
+        setting.changed_ms = sqlite3_column_int64(q, 3);
+        setting.origin = column_text(q, 4);
+        out.push_back(std::move(setting));
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("read sensor settings");
+    return out;
 }
 
 std::vector<StoredOpenWindow> Store::load_open_windows() {
     std::vector<StoredOpenWindow> out;
     sqlite3_stmt* q = prepare(
         "SELECT sensor, start_ms, window_ms, count, failed, sum, min, max, last, clock, faults,"
-        " measured_sum, measured_min, measured_max, measured_last, calibrating"
+        " measured_sum, measured_min, measured_max, measured_last, calibrating,"
+        " m2, first, first_ms, last_ms, integral, covered_ms"
         " FROM open_windows ORDER BY sensor");
     int rc = SQLITE_ROW;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -791,6 +863,12 @@ std::vector<StoredOpenWindow> Store::load_open_windows() {
         w.window.measured_max = sqlite3_column_double(q, 13);
         w.window.measured_last = sqlite3_column_double(q, 14);
         w.window.calibrating = static_cast<std::uint32_t>(sqlite3_column_int64(q, 15));
+        w.window.m2 = sqlite3_column_double(q, 16);
+        w.window.first = sqlite3_column_double(q, 17);
+        w.window.first_ms = sqlite3_column_int64(q, 18);
+        w.window.last_ms = sqlite3_column_int64(q, 19);
+        w.window.integral = sqlite3_column_double(q, 20);
+        w.window.covered_ms = sqlite3_column_int64(q, 21);
         out.push_back(std::move(w));
     }
     sqlite3_finalize(q);

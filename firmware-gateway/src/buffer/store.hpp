@@ -71,6 +71,7 @@ struct WindowCommit {
     std::string sensor;
     std::int64_t end_ms{0};  ///< state and readings of this sensor before end_ms are deleted
     OutboxMessage message;
+    std::int64_t window_ms{0};  ///< its length: only open state of this length is deleted (0: any)
 };
 
 /// A calibration record to append to the history (docs/calibration.md). The store assigns the
@@ -94,6 +95,18 @@ struct CalibrationEntry {
     std::string hash;
 };
 
+/// A sensor setting changed at run time (remote `set-window`, docs/mqtt.md). It is applied at
+/// start over the configuration file as long as the file still gives `config_window_s`: an
+/// edited file wins over an older remote change.
+struct SensorSetting {
+    std::string sensor;
+    std::int64_t window_s{0};
+    std::int64_t config_window_s{0};  ///< what the file said when the setting was made
+    std::int64_t changed_ms{0};
+    std::string origin;  ///< who asked ("from" of the request, or "configuration")
+    bool remove{false};  ///< delete the sensor's setting (back to the file's value)
+};
+
 /// Everything one flush stores, in one transaction.
 struct CommitBatch {
     std::vector<StoredReading> readings;         ///< held readings (clock not trusted yet)
@@ -101,9 +114,10 @@ struct CommitBatch {
     std::vector<WindowCommit> windows;
     std::vector<OutboxMessage> events;
     std::vector<CalibrationAppend> calibrations;
+    std::vector<SensorSetting> settings;  ///< saved (or removed) with the event announcing them
     bool empty() const {
         return readings.empty() && open_windows.empty() && windows.empty() && events.empty() &&
-               calibrations.empty();
+               calibrations.empty() && settings.empty();
     }
     std::size_t message_count() const { return windows.size() + events.size(); }
 };
@@ -187,6 +201,8 @@ public:
     std::vector<StoredOpenWindow> load_open_windows();
     /// Calibration history in append order: one sensor's, or every sensor's when empty.
     std::vector<CalibrationEntry> calibration_history(const std::string& sensor = {});
+    /// Settings changed at run time, ordered by sensor.
+    std::vector<SensorSetting> load_sensor_settings();
     /// Re-times the held readings of boot `boot_id` (wall = mono + offset_ms), marks every held
     /// reading as Corrected (this boot) or Unsynchronised (older boots, cannot be corrected)
     /// and returns them in time order for aggregation.
@@ -212,6 +228,7 @@ private:
     void save_counter(const char* key, std::uint64_t value);
     void save_open_window(const StoredOpenWindow& window);
     CalibrationEntry append_calibration(const CalibrationAppend& append);
+    void save_sensor_setting(const SensorSetting& setting);
 
     std::string path_;
     StoreOptions options_;

@@ -118,6 +118,10 @@ std::vector<CalibrationEntry> StoreWorker::calibration_history_now() {
     return run_now<std::vector<CalibrationEntry>>([](Store& s) { return s.calibration_history(); });
 }
 
+std::vector<SensorSetting> StoreWorker::sensor_settings_now() {
+    return run_now<std::vector<SensorSetting>>([](Store& s) { return s.load_sensor_settings(); });
+}
+
 StoreStats StoreWorker::stats_now() {
     return run_now<StoreStats>([](Store& s) { return s.stats(); });
 }

@@ -52,6 +52,7 @@ public:
     std::vector<StoredReading> load_readings_now(ClockState state);
     std::vector<StoredOpenWindow> load_open_windows_now();
     std::vector<CalibrationEntry> calibration_history_now();
+    std::vector<SensorSetting> sensor_settings_now();
     StoreStats stats_now();
 
     /// Lets queued jobs finish, then joins the database thread.

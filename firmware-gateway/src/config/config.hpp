@@ -31,6 +31,9 @@ struct TlsConfig {
     bool verify_hostname{true};  ///< "verify_hostname": the certificate must name the broker host
 };
 
+/// "mqtt.protocol_version": "3.1.1" (default) | "5".
+enum class MqttVersion : std::uint8_t { V311, V5 };
+
 struct MqttConfig {
     std::string broker;                        ///< "broker": tcp://host:port or ssl://host:port
     std::optional<TlsConfig> tls;              ///< "tls"
@@ -44,6 +47,7 @@ struct MqttConfig {
     int reconnect_max_s{60};    ///< "reconnect_max_s": back-off ceiling
     int max_inflight{32};       ///< "max_inflight": QoS 1 publishes awaiting PUBACK
     int backlog_rate{200};      ///< "backlog_rate": backlog messages/s after an outage
+    MqttVersion protocol_version{MqttVersion::V311};  ///< "protocol_version": "3.1.1" | "5"
 };
 
 enum class SyncMode : std::uint8_t { Normal, Full };
@@ -67,6 +71,12 @@ struct ClockConfig {
 struct ControlConfig {
     std::string socket{"/run/towngw/control.sock"};  ///< "socket"
     std::string group;  ///< "group": owner group of the socket (mode 0660), empty = unchanged
+};
+
+/// "home_assistant": optional Home Assistant MQTT discovery (docs/dashboards.md).
+struct HomeAssistantConfig {
+    bool enabled{false};                            ///< "enabled": publish discovery configs
+    std::string discovery_prefix{"homeassistant"};  ///< "discovery_prefix": HA's setting
 };
 
 /// Which southbound source serves a device ("transport" "type").
@@ -163,6 +173,7 @@ struct Config {
     StorageConfig storage;
     ControlConfig control;
     ClockConfig clock;
+    HomeAssistantConfig home_assistant;
     std::vector<DeviceConfig> devices;
     std::vector<SensorConfig> sensors;
 

@@ -457,7 +457,7 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt, const std::s
     check.only_keys(*j, p,
                     {"broker", "client_id", "topic_prefix", "username", "password", "password_file",
                      "tls", "keepalive_s", "connect_timeout_s", "reconnect_min_s",
-                     "reconnect_max_s", "max_inflight", "backlog_rate"});
+                     "reconnect_max_s", "max_inflight", "backlog_rate", "protocol_version"});
     bool tls_broker = false;
     if (check.string(*j, "broker", p, mqtt.broker, true)) {
         const auto colon = mqtt.broker.rfind(':');
@@ -558,6 +558,21 @@ void parse_mqtt(const json& root, Checker& check, MqttConfig& mqtt, const std::s
                                                std::to_string(mqtt.reconnect_min_s) + ")");
     check.integer_into(*j, "max_inflight", p, mqtt.max_inflight, 1, 1000, false);
     check.integer_into(*j, "backlog_rate", p, mqtt.backlog_rate, 1, 100000, false);
+    if (j->contains("protocol_version")) {
+        // Strings only: 3.1.1 is not a JSON number, and "5" next to it keeps the two alike.
+        const json& v = (*j)["protocol_version"];
+        if (v.is_string() && v.get<std::string>() == "3.1.1")
+            mqtt.protocol_version = MqttVersion::V311;
+        else if (v.is_string() && v.get<std::string>() == "5")
+            mqtt.protocol_version = MqttVersion::V5;
+        else
+            check.error(p / "protocol_version",
+                        "must be \"3.1.1\" or \"5\" (a string: MQTT 3.1.1 or MQTT 5), got " +
+                            v.dump() +
+                            (v.is_number() ? " (with --set, quote it: "
+                                             "--set '/mqtt/protocol_version=\"5\"')"
+                                           : ""));
+    }
 }
 
 void parse_storage(const json& root, Checker& check, StorageConfig& storage) {
@@ -599,6 +614,34 @@ void parse_control(const json& root, Checker& check, ControlConfig& control) {
         control.socket.size() > 107)
         check.error(p / "socket", "is longer than the 107 bytes a Unix socket path may have");
     if (j->contains("group")) check.string(*j, "group", p, control.group, false);
+}
+
+void parse_home_assistant(const json& root, Checker& check, HomeAssistantConfig& ha) {
+    const Pointer p = Pointer{} / "home_assistant";
+    const json* j = check.member(root, "home_assistant", Pointer{}, false);
+    if (j == nullptr || !check.object(*j, p)) return;
+    check.only_keys(*j, p, {"enabled", "discovery_prefix"});
+    if (j->contains("enabled")) {
+        if ((*j)["enabled"].is_boolean())
+            ha.enabled = (*j)["enabled"].get<bool>();
+        else
+            check.error(p / "enabled", "must be true or false");
+    }
+    std::string prefix;
+    if (j->contains("discovery_prefix") && check.string(*j, "discovery_prefix", p, prefix, false)) {
+        const bool control_char = std::any_of(prefix.begin(), prefix.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20;
+        });
+        if (prefix.find_first_of("+#") != std::string::npos || prefix.front() == '/' ||
+            prefix.back() == '/' || prefix.find("//") != std::string::npos || control_char)
+            check.error(p / "discovery_prefix",
+                        "must be topic levels without wildcards, empty levels or a leading or "
+                        "trailing \"/\" (Home Assistant's discovery prefix, default "
+                        "\"homeassistant\"), got \"" +
+                            prefix + "\"");
+        else
+            ha.discovery_prefix = prefix;
+    }
 }
 
 /// Serial framing keys shared by "modbus-rtu" and "modbus-rtu-over-tcp".
@@ -1129,10 +1172,8 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
     check.id(j, "id", p, sensor.id, true);
     std::int64_t window_s = 0;
     if (check.integer(j, "window_s", p, window_s, 1, 86400, false)) {
-        if (86400 % window_s != 0)
-            check.error(p / "window_s",
-                        "must divide a day (86400 s) so windows align to "
-                        "wall-clock boundaries, e.g. 5, 60, 300, 600, 3600");
+        if (const auto why = window_length_error(window_s); !why.empty())
+            check.error(p / "window_s", why);
         else
             sensor.window = std::chrono::seconds(window_s);
     }
@@ -1185,14 +1226,8 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
                     sensor.unit = sensor.fill_level ? "%" : reg->unit;
                 }
             }
-            const auto poll_ms = it->poll_period.count();
-            if (sensor.window.count() * 1000 < poll_ms)
-                check.error(
-                    p / "window_s",
-                    "is shorter than device \"" + device_id + "\"'s " +
-                        (it->kind == SourceKind::Chirpstack
-                             ? "uplink interval (interval_s " + std::to_string(poll_ms / 1000) + ")"
-                             : "poll period (" + std::to_string(poll_ms) + " ms)"));
+            if (const auto why = window_vs_device_error(sensor.window.count(), *it); !why.empty())
+                check.error(p / "window_s", why);
         }
     } else if (!j.contains("register")) {
         check.error(p / "register", "is required");
@@ -1266,6 +1301,23 @@ std::string ConfigError::to_string() const {
     return "error: " + file + ": " + pointer + ": " + message;
 }
 
+std::string window_length_error(std::int64_t window_s) {
+    if (window_s < 1 || window_s > 86400) return "must be between 1 and 86400 seconds";
+    if (86400 % window_s != 0)
+        return "must divide a day (86400 s) so windows align to wall-clock boundaries, e.g. 5, "
+               "60, 300, 600, 3600";
+    return {};
+}
+
+std::string window_vs_device_error(std::int64_t window_s, const DeviceConfig& device) {
+    const auto poll_ms = device.poll_period.count();
+    if (window_s * 1000 >= poll_ms) return {};
+    return "is shorter than device \"" + device.id + "\"'s " +
+           (device.kind == SourceKind::Chirpstack
+                ? "uplink interval (interval_s " + std::to_string(poll_ms / 1000) + ")"
+                : "poll period (" + std::to_string(poll_ms) + " ms)");
+}
+
 bool parse_override(const std::string& argument, ConfigOverride& out) {
     const auto eq = argument.find('=');
     if (eq == std::string::npos || argument.empty() || argument[0] != '/') return false;
@@ -1293,8 +1345,9 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
 
     Config config;
     config.source_file = path;
-    check.only_keys(*doc, Pointer{},
-                    {"gateway", "mqtt", "storage", "control", "clock", "devices", "sensors"});
+    check.only_keys(
+        *doc, Pointer{},
+        {"gateway", "mqtt", "storage", "control", "clock", "home_assistant", "devices", "sensors"});
     parse_gateway(*doc, check, config.gateway);
     parse_mqtt(*doc, check, config.mqtt, std::filesystem::path(path).parent_path().string());
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
@@ -1302,6 +1355,7 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
     parse_storage(*doc, check, config.storage);
     parse_control(*doc, check, config.control);
     parse_clock(*doc, check, config.clock);
+    parse_home_assistant(*doc, check, config.home_assistant);
 
     const std::string config_dir = std::filesystem::path(path).parent_path().string();
     const Pointer devices_ptr = Pointer{} / "devices";

@@ -3,6 +3,7 @@
 // reported with the file it is in and the JSON Pointer of the culprit.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <variant>
 #include <vector>
@@ -37,6 +38,13 @@ ConfigResult load_config(const std::string& path,
 /// paths).
 ConfigResult load_config_text(const std::string& text, const std::string& path,
                               const std::vector<ConfigOverride>& overrides = {});
+
+/// Why `window_s` cannot be a sensor's window length, or "" when it can: 1 to 86400 s and a
+/// divisor of a day, so that windows align to wall-clock boundaries.
+std::string window_length_error(std::int64_t window_s);
+/// Why a window of `window_s` is too short for `device` (shorter than its poll period or
+/// uplink interval), or "".
+std::string window_vs_device_error(std::int64_t window_s, const DeviceConfig& device);
 
 /// Parses "POINTER=VALUE"; returns false if there is no '=' or the pointer lacks a leading '/'.
 bool parse_override(const std::string& argument, ConfigOverride& out);

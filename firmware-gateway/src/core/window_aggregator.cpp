@@ -2,6 +2,7 @@
 #include "core/window_aggregator.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace gw {
 
@@ -84,6 +85,7 @@ WindowAggregator::WindowAggregator(std::chrono::seconds window,
                                    std::chrono::milliseconds sample_period,
                                    double coverage_threshold)
     : window_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(window).count()),
+      max_gap_ms_(3 * std::max<std::int64_t>(1, sample_period.count())),
       expected_(static_cast<std::uint32_t>(std::max<std::int64_t>(
           1, window_ms_ / std::max<std::int64_t>(1, sample_period.count())))),
       coverage_threshold_(coverage_threshold) {}
@@ -124,18 +126,32 @@ std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {
         return closed;
     }
     const double measured = reading.measured.value_or(reading.value);
+    const double value = reading.value;
+    const std::int64_t t_ms = to_unix_ms(reading.sampled_at);
     if (acc.count == 0) {
-        acc.min = acc.max = reading.value;
+        acc.min = acc.max = value;
         acc.measured_min = acc.measured_max = measured;
+        acc.first = value;
+        acc.first_ms = t_ms;
     } else {
-        acc.min = std::min(acc.min, reading.value);
-        acc.max = std::max(acc.max, reading.value);
+        acc.min = std::min(acc.min, value);
+        acc.max = std::max(acc.max, value);
         acc.measured_min = std::min(acc.measured_min, measured);
         acc.measured_max = std::max(acc.measured_max, measured);
+        const std::int64_t dt_ms = t_ms - acc.last_ms;
+        if (dt_ms > 0 && dt_ms <= max_gap_ms_) {  // a trapezoid between two good samples
+            acc.integral += 0.5 * (acc.last + value) * static_cast<double>(dt_ms);
+            acc.covered_ms += dt_ms;
+        }
     }
+    // Welford's update, with the mean taken from the running sum: no cancellation when the
+    // values are large and close together (a totaliser near 125 000 m3).
+    const double mean_before = acc.count > 0 ? acc.sum / acc.count : value;
     ++acc.count;
-    acc.sum += reading.value;
-    acc.last = reading.value;
+    acc.sum += value;
+    acc.m2 += (value - mean_before) * (value - acc.sum / acc.count);
+    acc.last = value;
+    acc.last_ms = t_ms;
     acc.measured_sum += measured;
     acc.measured_last = measured;
     return closed;
@@ -176,11 +192,30 @@ WindowSummary WindowAggregator::summarise(const Accumulator& acc, bool complete)
     s.expected = expected_;
     s.clock = acc.clock;
     s.faults = acc.faults;
+    s.coverage = static_cast<double>(acc.count) / static_cast<double>(expected_);
     if (acc.count > 0) {
         s.min = acc.min;
         s.max = acc.max;
         s.mean = acc.sum / acc.count;
         s.last = acc.last;
+        s.first = acc.first;
+        if (acc.count >= 2) s.stddev = std::sqrt(std::max(0.0, acc.m2 / (acc.count - 1)));
+        // The edges: the first and last good samples are held to the window's bounds when
+        // they are close enough, so consecutive windows tile time without overlap.
+        s.integral = acc.integral;
+        s.covered_ms = acc.covered_ms;
+        const std::int64_t head_ms = acc.first_ms - acc.start_ms;
+        const std::int64_t tail_ms = s.end_ms - acc.last_ms;
+        if (head_ms > 0 && head_ms <= max_gap_ms_) {
+            s.integral += acc.first * static_cast<double>(head_ms);
+            s.covered_ms += head_ms;
+        }
+        if (complete && tail_ms > 0 && tail_ms <= max_gap_ms_) {
+            s.integral += acc.last * static_cast<double>(tail_ms);
+            s.covered_ms += tail_ms;
+        }
+        s.time_weighted_mean =
+            s.covered_ms > 0 ? s.integral / static_cast<double>(s.covered_ms) : *s.mean;
         s.measured_min = acc.measured_min;
         s.measured_max = acc.measured_max;
         s.measured_mean = acc.measured_sum / acc.count;

@@ -31,6 +31,16 @@ struct WindowSummary {
     std::uint32_t failed{0};                     ///< samples whose quality was not Good
     std::uint32_t expected{0};                   ///< polls a full window should see
     std::optional<double> min, max, mean, last;  ///< over good samples; empty when count == 0
+    std::optional<double> first;                 ///< the first good sample's value
+    std::optional<double> stddev;  ///< sample standard deviation (n - 1), from 2 good samples
+    /// Mean weighted by time (trapezoids between good samples no more than max_gap apart, the
+    /// edges held to the window's bounds): the right mean for irregular samples.
+    std::optional<double> time_weighted_mean;
+    /// Integral of the value over the covered time, in value x ms (flow m3/h -> volume), and
+    /// the time it covers: integral / covered_ms is the time-weighted mean.
+    double integral{0.0};
+    std::int64_t covered_ms{0};
+    double coverage{0.0};  ///< good samples / expected (above 1 with extra samples)
     /// The same over the values before field calibration ("measured").
     std::optional<double> measured_min, measured_max, measured_mean, measured_last;
     std::uint32_t calibrating{0};  ///< samples taken while the sensor was being calibrated
@@ -63,6 +73,12 @@ struct OpenWindow {
     std::uint32_t calibrating{0};  ///< samples taken during a calibration
     ClockState clock{ClockState::Synchronised};
     std::array<std::uint32_t, kSampleQualityCount> faults{};
+    double m2{0.0};  ///< sum of squared deviations from the running mean (Welford)
+    double first{0.0};
+    std::int64_t first_ms{0};  ///< time of the first good sample
+    std::int64_t last_ms{0};   ///< time of the last good sample
+    double integral{0.0};      ///< value x ms over the trapezoids so far
+    std::int64_t covered_ms{0};
     bool empty() const { return count == 0 && failed == 0; }
 };
 
@@ -71,6 +87,8 @@ public:
     using TimePoint = std::chrono::system_clock::time_point;
 
     /// `coverage_threshold`: fraction of `expected` good samples a window needs to be Good.
+    /// Consecutive good samples more than 3 sample periods apart are a gap: the time-weighted
+    /// mean and the integral do not bridge it.
     WindowAggregator(std::chrono::seconds window, std::chrono::milliseconds sample_period,
                      double coverage_threshold = 0.75);
 
@@ -105,6 +123,7 @@ private:
     WindowSummary summarise(const Accumulator& acc, bool complete) const;
 
     std::int64_t window_ms_;
+    std::int64_t max_gap_ms_;
     std::uint32_t expected_;
     double coverage_threshold_;
     std::optional<Accumulator> open_;

@@ -2,6 +2,9 @@
 // Publisher over Eclipse Paho MQTT C++ (async_client). No Paho persistence and no offline
 // buffering: the SQLite outbox is the only store of undelivered messages. Paho's callbacks run
 // on Paho's threads; each one only posts a copied event to the gateway's executor.
+// MQTT 3.1.1 or 5 (mqtt.protocol_version): Paho 1.2 fixes the version when the client is
+// created, so the client is created for the configured one; with 5, publishes carry their
+// PublishProperties and incoming messages their response topic and correlation data.
 #pragma once
 
 #include <mqtt/async_client.h>
@@ -25,12 +28,14 @@ public:
     void set_events(PublisherEvents events) override { events_ = std::move(events); }
     void connect() override;
     bool publish(const std::string& topic, const std::string& payload, int qos, bool retained,
-                 std::uint64_t tag) override;
+                 std::uint64_t tag, const PublishProperties& properties) override;
     void subscribe(const std::string& filter, int qos) override;
     void disconnect(int timeout_ms, std::function<void()> done) override;
 
 private:
     using Listener = paho::Listener;
+
+    bool v5() const { return config_.protocol_version == MqttVersion::V5; }
 
     MqttConfig config_;
     std::string will_topic_;

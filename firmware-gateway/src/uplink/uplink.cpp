@@ -22,14 +22,17 @@ Uplink::Uplink(const MqttConfig& config, boost::asio::any_io_executor executor, 
       retry_timer_(executor),
       jitter_rng_(std::random_device{}()),
       token_timer_(executor),
-      ack_timer_(executor) {
+      ack_timer_(executor),
+      hold_timer_(executor) {
     PublisherEvents events;
     events.on_connected = [this] { on_connected(); };
     events.on_connect_failed = [this](std::string reason) { on_disconnected(reason); };
     events.on_connection_lost = [this](std::string reason) { on_disconnected(reason); };
-    events.on_publish_done = [this](std::uint64_t tag, bool ok) { on_publish_done(tag, ok); };
-    events.on_message = [this](std::string topic, std::string payload) {
-        if (command_handler_) command_handler_(std::move(topic), std::move(payload));
+    events.on_publish_done = [this](std::uint64_t tag, bool ok, std::string error) {
+        on_publish_done(tag, ok, error);
+    };
+    events.on_message = [this](IncomingMessage message) {
+        if (command_handler_) command_handler_(std::move(message));
     };
     publisher_.set_events(std::move(events));
 }
@@ -42,8 +45,7 @@ void Uplink::start(std::uint64_t last_seq, std::function<std::string()> birth_pa
     connect();
 }
 
-void Uplink::set_command_handler(std::string filter,
-                                 std::function<void(std::string, std::string)> handler) {
+void Uplink::set_command_handler(std::string filter, std::function<void(IncomingMessage)> handler) {
     command_filter_ = std::move(filter);
     command_handler_ = std::move(handler);
 }
@@ -73,9 +75,13 @@ void Uplink::on_connected() {
     live_pending_ = true;
     backlog_tokens_ = 1;
     tokens_at_ = std::chrono::steady_clock::now();
+    hold_timer_.cancel();
+    held_ = false;
+    hold_s_ = 0;
+    failed_seq_ = 0;
     GW_LOG_INFO("uplink", "connected to " << config_.broker << " (messages up to seq " << boundary_
                                           << " are backlog)");
-    publisher_.publish(status_topic_, birth_payload_(), 1, true, kStatusTag);
+    publisher_.publish(status_topic_, birth_payload_(), 1, true, kStatusTag, {});
     if (!command_filter_.empty()) publisher_.subscribe(command_filter_, 1);
     if (on_connected_) on_connected_();
     pump();
@@ -96,6 +102,8 @@ void Uplink::on_disconnected(const std::string& reason) {
     live_ready_.clear();
     backlog_ready_.clear();
     stats_.inflight = 0;
+    hold_timer_.cancel();
+    held_ = false;
     backoff_s_ = backoff_s_ == 0 ? config_.reconnect_min_s
                                  : std::min(backoff_s_ * 2, config_.reconnect_max_s);
     // Jitter: 150 gateways coming back after a city-wide outage must not retry in lockstep.
@@ -114,9 +122,10 @@ void Uplink::notify_committed(std::uint64_t last_seq) {
     pump();
 }
 
-bool Uplink::publish_direct(const std::string& topic, const std::string& payload, bool retained) {
+bool Uplink::publish_direct(const std::string& topic, const std::string& payload, bool retained,
+                            const PublishProperties& properties) {
     if (state_ != State::Connected) return false;
-    return publisher_.publish(topic, payload, 1, retained, kDirectTag);
+    return publisher_.publish(topic, payload, 1, retained, kDirectTag, properties);
 }
 
 void Uplink::refill_tokens() {
@@ -129,7 +138,7 @@ void Uplink::refill_tokens() {
 }
 
 void Uplink::pump() {
-    if (state_ != State::Connected) return;
+    if (state_ != State::Connected || held_) return;
     publish_ready();
     prefetch();
 }
@@ -138,7 +147,8 @@ void Uplink::publish_ready() {
     const auto window = static_cast<std::size_t>(config_.max_inflight);
     auto send = [this](std::deque<StoredMessage>& ready) {
         StoredMessage& m = ready.front();
-        if (!publisher_.publish(m.topic, m.payload, 1, false, m.seq)) return false;  // going down
+        // No properties, so no expiry: the outbox guarantees delivery (false: going down).
+        if (!publisher_.publish(m.topic, m.payload, 1, false, m.seq, {})) return false;
         inflight_.insert(m.seq);
         ready.pop_front();
         return true;
@@ -216,10 +226,10 @@ void Uplink::prefetch() {
                       });
 }
 
-void Uplink::on_publish_done(std::uint64_t tag, bool ok) {
+void Uplink::on_publish_done(std::uint64_t tag, bool ok, const std::string& error) {
     if (tag == kDirectTag) return;
     if (tag == kStatusTag) {
-        if (!ok) GW_LOG_WARN("uplink", "status message was not acknowledged");
+        if (!ok) GW_LOG_WARN("uplink", "status message: " << error);
         if (state_ == State::ShuttingDown && shutdown_done_) {
             auto done = std::move(shutdown_done_);
             shutdown_done_ = nullptr;
@@ -242,13 +252,34 @@ void Uplink::on_publish_done(std::uint64_t tag, bool ok) {
             live_ready_.clear();
             live_pending_ = true;
         }
-        pump();
+        hold_after_failure(tag, error);
         return;
+    }
+    if (tag == failed_seq_) {  // what failed went through: no more pauses
+        hold_s_ = 0;
+        failed_seq_ = 0;
     }
     ++stats_.published;
     acks_.push_back(tag);
     schedule_ack_flush();
     pump();
+}
+
+void Uplink::hold_after_failure(std::uint64_t seq, const std::string& error) {
+    if (held_) return;  // one pause for all the failures of a round
+    held_ = true;
+    if (failed_seq_ == 0) failed_seq_ = seq;
+    hold_s_ =
+        hold_s_ == 0 ? config_.reconnect_min_s : std::min(hold_s_ * 2, config_.reconnect_max_s);
+    stats_.last_error = "seq " + std::to_string(seq) + " " + error +
+                        " (kept in the outbox; sent again in " + std::to_string(hold_s_) + " s)";
+    GW_LOG_WARN("uplink", stats_.last_error);
+    hold_timer_.expires_after(std::chrono::seconds(hold_s_));
+    hold_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || !held_) return;
+        held_ = false;
+        pump();
+    });
 }
 
 void Uplink::schedule_ack_flush() {
@@ -278,6 +309,7 @@ void Uplink::shutdown(std::string offline_payload, std::function<void()> done) {
     retry_timer_.cancel();
     token_timer_.cancel();
     ack_timer_.cancel();
+    hold_timer_.cancel();
     flush_acks();  // acknowledged rows need not be sent again after the restart
     const bool connected = state_ == State::Connected;
     state_ = State::ShuttingDown;
@@ -287,7 +319,7 @@ void Uplink::shutdown(std::string offline_payload, std::function<void()> done) {
         return;
     }
     shutdown_done_ = std::move(done);
-    if (!publisher_.publish(status_topic_, offline_payload, 1, true, kStatusTag)) {
+    if (!publisher_.publish(status_topic_, offline_payload, 1, true, kStatusTag, {})) {
         auto finish = std::move(shutdown_done_);
         shutdown_done_ = nullptr;
         publisher_.disconnect(2000, std::move(finish));

@@ -53,11 +53,12 @@ public:
     /// Call after messages were committed to the outbox; `last_seq` is the highest new seq.
     void notify_committed(std::uint64_t last_seq);
     /// Publishes a message that does not go through the outbox (health, an alarm that could
-    /// not be stored). Best effort: false if not connected.
-    bool publish_direct(const std::string& topic, const std::string& payload, bool retained);
+    /// not be stored). Best effort: false if not connected. `properties` apply with MQTT 5 only.
+    bool publish_direct(const std::string& topic, const std::string& payload, bool retained,
+                        const PublishProperties& properties = {});
     /// Subscribes to `filter` on every connect and hands each message to `handler`.
     void set_command_handler(std::string filter,
-                             std::function<void(std::string topic, std::string payload)> handler);
+                             std::function<void(IncomingMessage message)> handler);
     /// Publishes `offline_payload` (retained) if connected, then disconnects; `done` afterwards.
     void shutdown(std::string offline_payload, std::function<void()> done);
 
@@ -68,7 +69,7 @@ public:
 private:
     enum class State { Idle, Connecting, Connected, BackingOff, ShuttingDown };
     std::string command_filter_;
-    std::function<void(std::string, std::string)> command_handler_;
+    std::function<void(IncomingMessage)> command_handler_;
     static constexpr std::uint64_t kStatusTag = 0;  // outbox seqs start at 1
     static constexpr std::uint64_t kDirectTag = UINT64_MAX;
 
@@ -79,7 +80,8 @@ private:
     void publish_ready();
     void prefetch();
     void refill_tokens();
-    void on_publish_done(std::uint64_t tag, bool ok);
+    void on_publish_done(std::uint64_t tag, bool ok, const std::string& error);
+    void hold_after_failure(std::uint64_t seq, const std::string& error);
     void schedule_ack_flush();
     void flush_acks();
 
@@ -118,6 +120,13 @@ private:
     bool ack_pending_{false};
     boost::asio::steady_timer ack_timer_;
     bool ack_timer_armed_{false};
+    /// A publish that fails while connected (with MQTT 5: refused by the broker, e.g. by its
+    /// ACL) is sent again after a pause, not at once: at once would spin on a refusal. The
+    /// pause doubles from reconnect_min_s to reconnect_max_s until that row gets its PUBACK.
+    boost::asio::steady_timer hold_timer_;
+    bool held_{false};
+    int hold_s_{0};
+    std::uint64_t failed_seq_{0};  ///< the row whose failure started the pauses
     std::function<void()> shutdown_done_;
     UplinkStats stats_;
 };
