@@ -47,6 +47,8 @@ TEST_CASE("remote commands are answered, bad ones get a reason, a flood is dropp
     CHECK(r["ok"] == true);
     CHECK(r["result"]["gateway"]["gateway_id"] == rig.gateway_id());
     CHECK(r["result"]["sensors"].size() == kSensorCount);
+    CHECK(r["result"]["mqtt"]["protocol_version"] == "3.1.1");
+    CHECK(r["result"]["home_assistant"]["enabled"] == false);
     CHECK(r.dump().find("hunter2") == std::string::npos);
 
     send(rig, "buffer-stats", R"({"request_id": "b"})");

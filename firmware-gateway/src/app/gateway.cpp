@@ -786,6 +786,9 @@ ordered_json Gateway::redacted_config() const {
              {{"path", config_.storage.path},
               {"max_bytes", config_.storage.max_bytes},
               {"flush_interval_ms", config_.storage.flush_interval.count()}}},
+            {"home_assistant",
+             {{"enabled", config_.home_assistant.enabled},
+              {"discovery_prefix", config_.home_assistant.discovery_prefix}}},
             {"devices", devices},
             {"sensors", sensors}};
 }
