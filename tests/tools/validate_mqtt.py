@@ -4,9 +4,13 @@
 
 Usage: validate_mqtt.py SCHEMA_DIR MESSAGES.jsonl
 MESSAGES.jsonl: one {"topic": "...", "payload": "..."} per line (payload as received). The
-schema is chosen by the topic: .../data/ID -> data, .../status -> status, .../events -> event,
+schema is chosen by the topic: .../data/ID, .../hourly/ID and .../daily/ID -> data,
+.../class/SITE -> class, .../status -> status, .../events -> event,
 .../health -> health, .../reply/NAME -> reply (.../cmd/NAME, requests to the
-gateway, are skipped), and a Home Assistant discovery config
+gateway, are skipped), the edge analytics (docs/analytics.md) .../flow/METER -> flow,
+.../flow/METER/night_minimum -> night-minimum, .../alarm/SUBJECT -> alarm,
+.../alarm/SUBJECT/state -> alarm-state, .../bins/collect -> collect-list, .../bins/BIN ->
+bin-status, and a Home Assistant discovery config
 PREFIX/sensor/towngw_.../OBJECT/config (home_assistant.enabled, any discovery prefix) ->
 ha-discovery; any other topic is an error (everything we publish has a schema).
 Prints a count per schema and every failure (topic, JSON path, reason); exit 1 on any failure.
@@ -24,12 +28,25 @@ def schema_for(topic):
     if (len(parts) >= 5 and parts[-1] == "config" and parts[-4] == "sensor"
             and parts[-3].startswith("towngw_")):
         return "ha-discovery"
-    if len(parts) >= 2 and parts[-2] == "data":
+    # Three-level analytics topics before the two-level ones: an id may be "data" or "state".
+    if len(parts) >= 3 and parts[-3] == "flow" and parts[-1] == "night_minimum":
+        return "night-minimum"
+    if len(parts) >= 3 and parts[-3] == "alarm" and parts[-1] == "state":
+        return "alarm-state"
+    if len(parts) >= 2 and parts[-2] in ("data", "hourly", "daily"):
         return "data"
+    if len(parts) >= 2 and parts[-2] == "class":
+        return "class"
     if len(parts) >= 2 and parts[-2] == "reply":
         return "reply"
     if len(parts) >= 2 and parts[-2] == "cmd":
         return "command"  # requests to the gateway: not ours, skipped
+    if len(parts) >= 2 and parts[-2] == "flow":
+        return "flow"
+    if len(parts) >= 2 and parts[-2] == "alarm":
+        return "alarm"
+    if len(parts) >= 2 and parts[-2] == "bins":
+        return "collect-list" if parts[-1] == "collect" else "bin-status"  # "collect": no bin id
     return {"status": "status", "events": "event", "health": "health"}.get(parts[-1])
 
 
@@ -38,7 +55,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 64
     schema_dir = pathlib.Path(sys.argv[1]).resolve()
-    names = ("data", "status", "event", "health", "reply", "ha-discovery")
+    names = ("data", "status", "event", "health", "reply", "ha-discovery", "flow",
+             "night-minimum", "alarm", "alarm-state", "bin-status", "collect-list", "class")
     loaded = {name: json.loads((schema_dir / f"{name}.schema.json").read_text()) for name in names}
     # References between the schemas resolve through this store, by $id; never over the network.
     store = {schema["$id"]: schema for schema in loaded.values()}

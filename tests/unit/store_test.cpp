@@ -566,3 +566,32 @@ TEST_CASE("store: sensor settings are saved with their batch, replaced and remov
     REQUIRE(loaded.size() == 1);
     CHECK(loaded[0].sensor == "flow1.flow");
 }
+
+TEST_CASE("store: rows acknowledged in the same commit are deleted before anything is evicted",
+          "[unit][store]") {
+    // A full outbox while the uplink drains it: the rows the broker already has must leave as
+    // delivered, not be counted (and announced) as evicted.
+    TempDir tmp;
+    const std::uint64_t cap = 256 * 1024;
+    Store store(tmp.db(), options(cap));
+    while (!store.commit(events(10, 300)).evicted) {
+    }
+    const auto before = store.stats();
+    // The oldest rows left were "delivered": acknowledge them with the next commit, which needs
+    // about as much room as they free.
+    std::vector<std::uint64_t> delivered;
+    for (const auto& row : store.peek(0, UINT64_MAX, 10)) delivered.push_back(row.seq);
+    REQUIRE(delivered.size() == 10);
+    CommitBatch batch = events(10, 300);
+    batch.acks = delivered;
+    const auto result = store.commit(batch);
+    const auto after = store.stats();
+    CHECK(after.evicted_total - before.evicted_total ==
+          (result.evicted ? result.evicted->count : 0));
+    if (result.evicted)  // anything still evicted is newer than what was delivered
+        CHECK(result.evicted->first_seq > delivered.back());
+    for (const auto& row : store.peek(0, UINT64_MAX, 100000))
+        CHECK(std::find(delivered.begin(), delivered.end(), row.seq) == delivered.end());
+    CHECK(after.depth == before.depth - delivered.size() + 10 + (result.evicted ? 1 : 0) -
+                             (result.evicted ? result.evicted->count : 0));
+}

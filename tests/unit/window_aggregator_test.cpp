@@ -209,6 +209,7 @@ TEST_CASE("every sample quality has a name and an HJ 212 flag", "[unit][window]"
         {SampleQuality::InstrumentFault, {"instrument_fault", 'D'}},
         {SampleQuality::Stuck, {"stuck", 'D'}},
         {SampleQuality::Stale, {"stale", 'B'}},
+        {SampleQuality::Spike, {"spike", 'D'}},
     };
     REQUIRE(expected.size() == static_cast<std::size_t>(kSampleQualityCount));
     for (const auto& [quality, name_flag] : expected) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Waste-bin analytics (issue #8, DOMAIN.md §3.3; rules and defaults: docs/analytics-flow-bins.md):
+// Waste-bin analytics (issue #8, DOMAIN.md §3.3; rules and defaults: docs/analytics.md, "Waste
+// bins"):
 //
 //  * fill rate (%/h) as a least-squares slope over recent fill levels since the last emptying,
 //    predicted time to full, a "collect today" decision and a per-gateway collection list;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Sewage flow analytics (issue #8, DOMAIN.md §3.2; rules and defaults:
-// docs/analytics-flow-bins.md).
+// Sewage flow analytics (issue #8, DOMAIN.md §3.2; rules and defaults: docs/analytics.md,
+// "Sewage flow").
 //
 //  * Window volume two ways, published side by side: from the meter's totaliser (counter deltas,
 //    with rollover, reset and implausible-jump rules) and from integrating the instantaneous flow

@@ -60,9 +60,11 @@ Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSourc
         const auto& sensor = config_.sensors[i];
         const auto& device = config_.devices[sensor.device_index];
         sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt,
-                            StuckDetector(sensor.stuck_after_samples), std::string()});
+                            StuckDetector(sensor.stuck_after_samples), std::string(), false, 0,
+                            std::nullopt, std::nullopt, 0, 0});
         sensors_of_device_[sensor.device_index].push_back(i);
         sensor_index_[sensor.id] = i;
+        reset_rollups(i);
     }
 }
 
@@ -127,6 +129,14 @@ void Gateway::start() {
     // Decide whether the wall clock can be believed before the first reading arrives.
     on_tick();
     apply_sensor_settings();  // before the open windows: they resume with their length
+    analytics_ = std::make_unique<AlarmEngine>(config_, [this] { return message_base(); });
+    const auto analytics_state = store_->analytics_state_now();
+    analytics_->restore(analytics_state);
+    flow_bins_ = std::make_unique<FlowBinAnalytics>(config_, [this] { return message_base(); });
+    if (flow_bins_->empty())
+        flow_bins_.reset();
+    else
+        flow_bins_->restore(analytics_state);
     recover_open_windows();
     control_->start();
     RemoteCommands::Hooks hooks;
@@ -175,6 +185,7 @@ void Gateway::start() {
         [this] {
             publish_health();
             publish_ha_discovery(*uplink_, config_);
+            publish_analytics_state();
         });
     build_sources();
     for (auto& source : sources_) source->start();
@@ -192,6 +203,10 @@ void Gateway::recover_open_windows() {
     // state, so they are completed, not lost and not counted twice.
     std::size_t resumed = 0, dropped = 0;
     for (const auto& stored : store_->load_open_windows_now()) {
+        if (recover_rollup(stored)) {
+            ++resumed;
+            continue;
+        }
         auto it = sensor_index_.find(stored.sensor);
         SensorState* state = it == sensor_index_.end() ? nullptr : &sensors_[it->second];
         if (state != nullptr && stored.window_ms == state->window.window_ms() &&
@@ -254,6 +269,7 @@ bool Gateway::replay(const StoredReading& stored) {
     r.clock = stored.clock;
     // Stored readings hold the value before field calibration (and, for bins, the distance).
     calibration_->apply(it->second, stored.value, r, /*live=*/false);
+    feed_flow_bins(r);
     aggregate(r);
     return true;
 }
@@ -450,6 +466,7 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
         state.last_sample_answered = result.ok;
         // Field calibration (or the bin's fill %), the C flag while a technician calibrates.
         calibration_->apply(sensor_index, point.value, reading);
+        check_quality(reading);
         sensors_[sensor_index].last = reading;
 
         if (clock_state != ClockState::Held) {
@@ -457,6 +474,7 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
                 live_during_replay_.push_back(reading);
                 continue;
             }
+            feed_flow_bins(reading);
             aggregate(reading);  // persisted as the window's state at the next flush
             continue;
         }
@@ -486,11 +504,12 @@ void Gateway::store_open_windows() {
         if (!open || open->empty()) continue;
         pending_.open_windows.push_back({config_.sensors[i].id, state.window.window_ms(), *open});
     }
+    store_analytics_state();
 }
 
 void Gateway::aggregate(const Reading& reading) {
     if (auto window = sensors_[reading.sensor_index].window.add(reading)) {
-        pending_.windows.push_back(window_commit(reading.sensor_index, *window));
+        window_closed(reading.sensor_index, *window);
         commit();
     }
 }
@@ -515,8 +534,7 @@ void Gateway::on_tick() {
         // open as partial and start afresh at the new time.
         GW_LOG_WARN("clock", "system clock stepped by " << *update.step_ms << " ms");
         for (std::size_t i = 0; i < sensors_.size(); ++i)
-            if (auto window = sensors_[i].window.close_now())
-                pending_.windows.push_back(window_commit(i, *window));
+            if (auto window = sensors_[i].window.close_now()) window_closed(i, *window);
         auto event = event_message("clock_step");
         event.body["step_ms"] = *update.step_ms;
         pending_.events.push_back(std::move(event));
@@ -544,11 +562,17 @@ void Gateway::on_tick() {
     bool closed_any = false;
     for (std::size_t i = 0; i < sensors_.size(); ++i) {
         if (auto window = sensors_[i].window.close_due(now)) {
-            pending_.windows.push_back(window_commit(i, *window));
+            window_closed(i, *window);
             closed_any = true;
         }
     }
-    if (closed_any) commit();
+    close_due_rollups(now);
+    if (flow_bins_) {
+        std::vector<AnalyticsMessage> out;
+        flow_bins_->on_tick(sample.wall_ms, out);
+        route(std::move(out));
+    }
+    if (closed_any || !pending_.windows.empty() || !pending_.events.empty()) commit();
 }
 
 void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
@@ -564,7 +588,10 @@ void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
             if (!outcome.value.empty())
                 GW_LOG_INFO("clock", "released " << outcome.value.size() << " held reading(s)");
             replaying_ = false;
-            for (const auto& r : live_during_replay_) aggregate(r);
+            for (const auto& r : live_during_replay_) {
+                feed_flow_bins(r);
+                aggregate(r);
+            }
             live_during_replay_.clear();
         });
 }
@@ -582,6 +609,10 @@ void Gateway::schedule_flush() {
 void Gateway::commit() {
     // One batch at a time, so that seqs follow the order in which windows closed.
     if (in_flight_ || pending_.empty()) return;
+    if (uplink_) {
+        auto acks = uplink_->take_acks();
+        pending_.acks.insert(pending_.acks.end(), acks.begin(), acks.end());
+    }
     in_flight_ = std::move(pending_);
     pending_ = CommitBatch{};
     store_->async_commit(
@@ -604,6 +635,7 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
         prepend(pending_.windows, std::move(batch.windows));
         prepend(pending_.events, std::move(batch.events));
         prepend(pending_.settings, std::move(batch.settings));
+        prepend(pending_.acks, std::move(batch.acks));
         if (pending_.readings.size() > kMaxUnstoredReadings) {
             const auto excess = pending_.readings.size() - kMaxUnstoredReadings;
             pending_.readings.erase(
@@ -674,7 +706,8 @@ OutboxMessage Gateway::event_message(const char* type) const {
     return {config_.topic_root() + "/events", std::move(body)};
 }
 
-WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummary& w) const {
+WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummary& w,
+                                    const char* kind) const {
     const SensorConfig& sensor = config_.sensors[sensor_index];
     auto optional_number = [](const std::optional<double>& v) {
         return v ? ordered_json(*v) : ordered_json(nullptr);
@@ -687,7 +720,7 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["unit"] = sensor.unit;
     body["window_start"] = format_rfc3339_utc(w.start_ms);
     body["window_end"] = format_rfc3339_utc(w.end_ms);
-    body["window_s"] = sensor.window.count();
+    body["window_s"] = (w.end_ms - w.start_ms) / 1000;
     body["count"] = w.count;
     body["expected"] = w.expected;
     body["failed"] = w.failed;
@@ -720,9 +753,10 @@ WindowCommit Gateway::window_commit(std::size_t sensor_index, const WindowSummar
     body["faults"] = faults;
     body["clock"] = to_string(w.clock);
     body["historical"] = !(uplink_ && uplink_->connected());
-    return {sensor.id,
+    const bool own_window = std::string(kind) == "data";
+    return {own_window ? sensor.id : sensor.id + "@" + kind,
             w.end_ms,
-            {config_.topic_root() + "/data/" + sensor.id, std::move(body)},
+            {config_.topic_root() + "/" + kind + "/" + sensor.id, std::move(body)},
             w.end_ms - w.start_ms};
 }
 
@@ -913,6 +947,7 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
         {"lorawan", lorawan_json()},
         {"commands", commands_ ? nlohmann::json::parse(commands_->stats_json().dump())
                                : nlohmann::json::object()},
+        {"analytics", analytics_json()},
     };
 }
 

@@ -22,8 +22,10 @@
 #include <optional>
 #include <vector>
 
+#include "app/alarm_engine.hpp"
 #include "app/calibration_service.hpp"
 #include "app/control_server.hpp"
+#include "app/flow_bin_analytics.hpp"
 #include "app/remote_commands.hpp"
 #include "buffer/store_worker.hpp"
 #include "config/config.hpp"
@@ -61,6 +63,11 @@ private:
         std::string last_error;            ///< why the last sample was not good; empty when it was
         bool last_sample_answered{false};  ///< the device answered (point faults are ours to log)
         std::uint64_t stored_version{0};   ///< window.version() when its state was last stored
+        /// Hourly and daily aggregates of the window means (none when the window is as long).
+        std::optional<WindowAggregator> hourly;
+        std::optional<WindowAggregator> daily;
+        std::uint64_t hourly_stored_version{0};
+        std::uint64_t daily_stored_version{0};
     };
     struct DeviceState {
         std::uint64_t polls{0};
@@ -96,7 +103,10 @@ private:
     void clear_alarm(const std::string& name, const std::string& message);
     nlohmann::ordered_json message_base() const;  ///< v, town_id, gateway_id
     OutboxMessage event_message(const char* type) const;
-    WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window) const;
+    /// The stored message of a closed window; `kind` "data" (the sensor's windows), "hourly"
+    /// or "daily" (its aggregates), also the topic level.
+    WindowCommit window_commit(std::size_t sensor_index, const WindowSummary& window,
+                               const char* kind = "data") const;
     nlohmann::json sensor_list() const;
     std::string birth_payload() const;
     /// Re-sends the retained birth (remote `rebirth`, a changed sensor setting).
@@ -130,6 +140,34 @@ private:
     nlohmann::json disk_json() const;
     /// Samples CPU time for process_json()'s average; called once per health message.
     void sample_cpu();
+
+    // --- Edge analytics (gateway_analytics.cpp)
+    /// A window of a sensor closed: stored, fed to the hourly and daily aggregates and to the
+    /// alarms. Every window close goes through here.
+    void window_closed(std::size_t sensor_index, const WindowSummary& window);
+    /// An hourly or daily aggregate closed.
+    void rollup_closed(std::size_t sensor_index, analytics::Averaging basis,
+                       const WindowSummary& rollup);
+    /// (Re)creates a sensor's hourly and daily aggregates for its window length, keeping what
+    /// they hold.
+    void reset_rollups(std::size_t sensor_index);
+    /// Closes the hourly and daily aggregates that are due at `now`.
+    void close_due_rollups(std::chrono::system_clock::time_point now);
+    /// Stored messages go into the next commit; retained ones are published at once.
+    void route(std::vector<AnalyticsMessage> messages);
+    /// Alarm, quality-check and flow/bin counters for health.
+    nlohmann::json analytics_json() const;
+    /// The analytics' retained state, after each connect.
+    void publish_analytics_state();
+    /// Open rollups and analytics state that changed, for the next flush.
+    void store_analytics_state();
+    /// A stored open window whose key names a rollup ("water1.ph@hourly"): resumed; false if
+    /// the key is not a rollup of a configured sensor.
+    bool recover_rollup(const StoredOpenWindow& stored);
+    /// Quality checks of a good live sample (may turn it into a spike or stuck sample).
+    void check_quality(Reading& reading);
+    /// Every reading with a trusted (or finally corrected) time, to the flow and bin analytics.
+    void feed_flow_bins(const Reading& reading);
 
     // --- LoRaWAN (gateway_lorawan.cpp)
     void build_chirpstack_sources();
@@ -174,6 +212,8 @@ private:
     std::unique_ptr<Uplink> uplink_;
     std::unique_ptr<CalibrationService> calibration_;
     std::unique_ptr<RemoteCommands> commands_;
+    std::unique_ptr<AlarmEngine> analytics_;
+    std::unique_ptr<FlowBinAnalytics> flow_bins_;  ///< nullptr when none is configured
     std::unique_ptr<ControlServer> control_;
 
     CommitBatch pending_;                   ///< not yet handed to the store

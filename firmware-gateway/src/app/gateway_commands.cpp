@@ -131,11 +131,11 @@ void Gateway::set_window(const std::string& sensor_id, std::int64_t window_s,
     // The open window ends here (reported like at a stop: partial at best); the next sample
     // opens a window of the new length, aligned to its multiples of wall-clock time.
     SensorState& state = sensors_[index];
-    if (auto closed = state.window.close_now())
-        pending_.windows.push_back(window_commit(index, *closed));
+    if (auto closed = state.window.close_now()) window_closed(index, *closed);
     sensor.window = std::chrono::seconds(window_s);
     state.window = WindowAggregator(sensor.window, device.poll_period);
     state.stored_version = state.window.version();
+    reset_rollups(index);
 
     const auto now_ms = unix_ms(std::chrono::system_clock::now());
     const std::int64_t file_s = file_window_s_[index];
@@ -189,6 +189,7 @@ void Gateway::apply_sensor_settings() {
             continue;  // the device changed under it; the file's value stands
         sensor.window = std::chrono::seconds(setting.window_s);
         sensors_[index].window = WindowAggregator(sensor.window, device.poll_period);
+        reset_rollups(index);
         GW_LOG_INFO("gateway", "sensor " << sensor.id << ": window " << setting.window_s
                                          << " s (set " << when << " by " << setting.origin
                                          << "; the file says " << file_window_s_[index] << " s)");

@@ -128,6 +128,9 @@ constexpr const char* kMigrations[] = {
     // Rows of version 6 resume with first = last and no integral: a window's mean and
     // extremes stay exact, only its deviation and integral miss the samples before the upgrade.
     "UPDATE open_windows SET first = last;",
+    // 8: the edge analytics' own state (alarm phases, flow and bin trackers), as JSON text
+    // per owner key, so a restart resumes an alarm instead of raising it again.
+    "CREATE TABLE analytics_state (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 /// Seqs are reserved this many at a time in the sidecar file: one fsync per block.
@@ -474,6 +477,9 @@ CommitResult Store::commit(CommitBatch batch) {
         std::make_tuple(last_seq_, depth_, evicted_total_, rejected_total_, eviction_span_first_,
                         eviction_span_count_, last_eviction_event_seq_);
     try {
+        // Delivered rows go first: a row the broker already has must not be counted as evicted
+        // (nor an eviction event that arrived left open).
+        delete_delivered(batch.acks);
         std::uint64_t rejected = 0;
         const auto evicted = make_room(needed, rejected, batch.message_count());
         if (evicted) {
@@ -571,6 +577,7 @@ CommitResult Store::commit(CommitBatch batch) {
         for (const auto& c : batch.calibrations)
             result.calibrations.push_back(append_calibration(c));
         for (const auto& setting : batch.settings) save_sensor_setting(setting);
+        for (const auto& row : batch.analytics_state) save_analytics_state(row);
         // Only when a message was stored: an unchanged counter still rewrites its page, one
         // page per flush for nothing.
         if (last_seq_ != std::get<0>(saved)) save_counter("last_seq", last_seq_);
@@ -611,6 +618,18 @@ void Store::ack(const std::vector<std::uint64_t>& seqs) {
     if (seqs.empty()) return;
     exec("BEGIN IMMEDIATE");
     Transaction tx{db_};
+    const auto saved = std::make_tuple(depth_, eviction_span_first_, eviction_span_count_);
+    try {
+        delete_delivered(seqs);
+        exec("COMMIT");
+        tx.done = true;
+    } catch (...) {
+        std::tie(depth_, eviction_span_first_, eviction_span_count_) = saved;
+        throw;
+    }
+}
+
+void Store::delete_delivered(const std::vector<std::uint64_t>& seqs) {
     std::uint64_t deleted = 0;
     for (std::uint64_t seq : seqs) {
         StatementReset reset{delete_message_};
@@ -618,16 +637,15 @@ void Store::ack(const std::vector<std::uint64_t>& seqs) {
         if (sqlite3_step(delete_message_) != SQLITE_DONE) fail("delete from outbox");
         deleted += static_cast<std::uint64_t>(sqlite3_changes(db_));
     }
+    // The last eviction event reached the broker: the next one starts a new range.
     const bool eviction_reported =
         last_eviction_event_seq_ != 0 &&
         std::find(seqs.begin(), seqs.end(), last_eviction_event_seq_) != seqs.end();
     if (eviction_reported) {
         save_counter("eviction_span_first", 0);
         save_counter("eviction_span_count", 0);
+        eviction_span_first_ = eviction_span_count_ = 0;
     }
-    exec("COMMIT");
-    if (eviction_reported) eviction_span_first_ = eviction_span_count_ = 0;
-    tx.done = true;
     depth_ -= std::min(deleted, depth_);
 }
 
@@ -812,6 +830,29 @@ void Store::save_sensor_setting(const SensorSetting& setting) {
     const int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE) fail("save the setting of sensor " + setting.sensor);
+}
+
+void Store::save_analytics_state(const AnalyticsStateRow& row) {
+    sqlite3_stmt* q =
+        row.state.empty()
+            ? prepare("DELETE FROM analytics_state WHERE key = ?1")
+            : prepare("INSERT OR REPLACE INTO analytics_state(key, state) VALUES (?1, ?2)");
+    bind_text(q, 1, row.key);
+    if (!row.state.empty()) bind_text(q, 2, row.state);
+    const int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("save analytics state " + row.key);
+}
+
+std::vector<AnalyticsStateRow> Store::load_analytics_state() {
+    std::vector<AnalyticsStateRow> out;
+    sqlite3_stmt* q = prepare("SELECT key, state FROM analytics_state ORDER BY key");
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        out.push_back({column_text(q, 0), column_text(q, 1)});
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("read analytics state");
+    return out;
 }
 
 std::vector<SensorSetting> Store::load_sensor_settings() {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/analytics_output.hpp"
 #include "core/reading.hpp"
 #include "core/window_aggregator.hpp"
 
@@ -115,9 +116,12 @@ struct CommitBatch {
     std::vector<OutboxMessage> events;
     std::vector<CalibrationAppend> calibrations;
     std::vector<SensorSetting> settings;  ///< saved (or removed) with the event announcing them
+    std::vector<AnalyticsStateRow> analytics_state;  ///< replaced (or deleted) per key
+    /// Rows the broker acknowledged since the last ack: deleted first, before any eviction.
+    std::vector<std::uint64_t> acks;
     bool empty() const {
         return readings.empty() && open_windows.empty() && windows.empty() && events.empty() &&
-               calibrations.empty() && settings.empty();
+               calibrations.empty() && settings.empty() && analytics_state.empty() && acks.empty();
     }
     std::size_t message_count() const { return windows.size() + events.size(); }
 };
@@ -203,6 +207,8 @@ public:
     std::vector<CalibrationEntry> calibration_history(const std::string& sensor = {});
     /// Settings changed at run time, ordered by sensor.
     std::vector<SensorSetting> load_sensor_settings();
+    /// The analytics' persisted state, ordered by key.
+    std::vector<AnalyticsStateRow> load_analytics_state();
     /// Re-times the held readings of boot `boot_id` (wall = mono + offset_ms), marks every held
     /// reading as Corrected (this boot) or Unsynchronised (older boots, cannot be corrected)
     /// and returns them in time order for aggregation.
@@ -229,6 +235,9 @@ private:
     void save_open_window(const StoredOpenWindow& window);
     CalibrationEntry append_calibration(const CalibrationAppend& append);
     void save_sensor_setting(const SensorSetting& setting);
+    /// Deletes acknowledged rows inside the caller's transaction.
+    void delete_delivered(const std::vector<std::uint64_t>& seqs);
+    void save_analytics_state(const AnalyticsStateRow& row);
 
     std::string path_;
     StoreOptions options_;

@@ -122,6 +122,11 @@ std::vector<SensorSetting> StoreWorker::sensor_settings_now() {
     return run_now<std::vector<SensorSetting>>([](Store& s) { return s.load_sensor_settings(); });
 }
 
+std::vector<AnalyticsStateRow> StoreWorker::analytics_state_now() {
+    return run_now<std::vector<AnalyticsStateRow>>(
+        [](Store& s) { return s.load_analytics_state(); });
+}
+
 StoreStats StoreWorker::stats_now() {
     return run_now<StoreStats>([](Store& s) { return s.stats(); });
 }

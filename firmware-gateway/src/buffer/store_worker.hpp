@@ -53,6 +53,7 @@ public:
     std::vector<StoredOpenWindow> load_open_windows_now();
     std::vector<CalibrationEntry> calibration_history_now();
     std::vector<SensorSetting> sensor_settings_now();
+    std::vector<AnalyticsStateRow> analytics_state_now();
     StoreStats stats_now();
 
     /// Lets queued jobs finish, then joins the database thread.

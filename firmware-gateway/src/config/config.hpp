@@ -5,10 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "analytics/bin_analytics.hpp"
+#include "analytics/flow_volume.hpp"
+#include "analytics/limits.hpp"
+#include "analytics/quality_checks.hpp"
 #include "drivers/iio/iio_source.hpp"
 #include "drivers/modbus_bus.hpp"
 #include "drivers/register_codec.hpp"
@@ -150,6 +155,14 @@ const std::vector<std::pair<std::string, int>>& calibration_models();
 /// The model a sensor gets when its configuration names none.
 std::string default_calibration_model(const std::string& metric, bool fill_level);
 
+/// "quality" of a sensor: per-sample data-quality checks (docs/analytics.md). Defaults come
+/// from the metric (analytics::default_quality_params); keys given here replace them.
+struct SensorQualityConfig {
+    bool enabled{true};               ///< "enabled"
+    analytics::QualityParams params;  ///< "spike_window", "spike_k", "spike_floor",
+                                      ///< "max_rate_per_s", "flat_after_s", "flat_epsilon"
+};
+
 struct SensorConfig {
     std::string id;                       ///< "id", topic-safe
     std::string device_id;                ///< "device"
@@ -164,6 +177,79 @@ struct SensorConfig {
     /// (HJ 212 flag D); 0 = off.
     std::uint32_t stuck_after_samples{0};
     CalibrationConfig calibration;  ///< "calibration"
+    SensorQualityConfig quality;    ///< "quality"
+};
+
+/// "analytics.sites[]": a monitoring point judged against a standard (docs/analytics.md).
+struct SiteConfig {
+    std::string id;                    ///< "id", topic-safe
+    analytics::SiteStandard standard;  ///< "standard", "class", "water_body", "supply_point",
+                                       ///< "small_supply", "disinfectant", "built_before_2006",
+                                       ///< "custom_limits"
+    std::vector<std::size_t> sensors;  ///< "sensors": ids of the sensors judged here, resolved
+    /// "temperature_sensor": water temperature for GB 18918's NH3-N rule, resolved.
+    std::optional<std::size_t> temperature_sensor;
+    std::map<std::string, double> hysteresis;         ///< "hysteresis": metric -> absolute value
+    std::chrono::seconds raise_after{300};            ///< "raise_after_s"
+    std::optional<std::chrono::seconds> clear_after;  ///< "clear_after_s", default raise_after_s
+};
+
+/// "analytics.flow_meters[]": volumes per window from a meter's totaliser and flow rate
+/// (docs/analytics.md, "Sewage flow"). Publishes …/flow/{id} and …/flow/{id}/night_minimum.
+struct FlowMeterConfig {
+    std::string id;  ///< "id", topic-safe, unique among the flow meters
+    /// "flow_sensor": a sensor with a volume-flow unit (m3/h, L/s, L/min, m3/min, m3/s, m3/d;
+    /// converted to m3/h), resolved. At least one of flow_sensor and totaliser_sensor.
+    std::optional<std::size_t> flow_sensor;
+    std::optional<std::size_t> totaliser_sensor;  ///< "totaliser_sensor": unit m3, resolved
+    /// "window_s" (default 3600, divides a day), "max_gap_s" (default 300, at most window_s),
+    /// "rollover_at_m3" (default 2^31, 0 = never wraps), "max_flow_m3_h" (default 0 = no jump
+    /// check)
+    analytics::FlowVolumeConfig volume;
+    /// "night_minimum": {"start_hour" (default 2, 0..23), "end_hour" (default 4, 1..24, after
+    /// start_hour)} local time (analytics.utc_offset_min); needs flow_sensor. Absent: none.
+    std::optional<analytics::NightMinimumConfig> night_minimum;
+};
+
+/// "analytics.outfalls[]": an outfall or storm drain that should be dry in dry weather
+/// (docs/analytics.md, "Dry-weather discharge"). Alarms on …/alarm/{id}.
+struct OutfallConfig {
+    std::string id;  ///< "id", topic-safe, differs from every sensor, outfall and bin id
+    std::size_t flow_sensor{0};  ///< "flow_sensor" (volume flow, as above), resolved
+    /// "rain_sensor": metric rain, rainfall or precipitation, unit mm per sample, resolved
+    std::optional<std::size_t> rain_sensor;
+    /// "raise_flow_m3_h" (default 0.5, > 0), "clear_flow_m3_h" (default raise / 2, <= raise),
+    /// "raise_after_s", "clear_after_s" (default 600, 0..86400), "rain_lookback_h" (default 24,
+    /// 1..72), "dry_rain_mm" (default 1.0, >= 0)
+    analytics::DryDischargeConfig discharge;
+};
+
+/// "analytics.bins[]": fill rate, time to full, the collection list, fire and tilt alarms
+/// (docs/analytics.md, "Waste bins"). Publishes …/bins/{id}, …/bins/collect, …/alarm/{id}.
+struct BinConfig {
+    std::string id;  ///< "id", topic-safe, not "collect", differs from sensor/outfall/bin ids
+    std::size_t fill_sensor{0};  ///< "fill_sensor": a fill_level sensor (metric fill_level, %)
+    std::optional<std::size_t> temperature_sensor;  ///< "temperature_sensor" (degC), resolved
+    /// "tilt_sensor": metric "tilt" (a 0/1 flag; an angle if its unit is deg), resolved
+    std::optional<std::size_t> tilt_sensor;
+    analytics::FillRateConfig fill;  ///< "emptying_drop_pct" (default 20, > 0 and <= 100)
+    /// "collect_at_pct" (default 80, > 0 and <= 100), "cutoff" ("HH:MM" local, default "17:00");
+    /// tz_offset_min from analytics.utc_offset_min
+    analytics::CollectConfig collect;
+    /// "fire_limit_degC" (default 60, > 0 and <= 200; clears 10 degC below it),
+    /// "fire_rise_degC_per_min" (default 1.0, > 0 and <= 100)
+    analytics::FireConfig fire;
+    analytics::TiltConfig tilt;  ///< "tilt_after_s" (default 600, 0..86400)
+};
+
+struct AnalyticsConfig {
+    /// "utc_offset_min": local time = UTC + this; the local day of daily means, night minimum
+    /// flows and collection days (China Standard Time: 480).
+    std::int32_t utc_offset_min{480};
+    std::vector<SiteConfig> sites;             ///< "sites"
+    std::vector<FlowMeterConfig> flow_meters;  ///< "flow_meters"
+    std::vector<OutfallConfig> outfalls;       ///< "outfalls"
+    std::vector<BinConfig> bins;               ///< "bins"
 };
 
 struct Config {
@@ -176,6 +262,7 @@ struct Config {
     HomeAssistantConfig home_assistant;
     std::vector<DeviceConfig> devices;
     std::vector<SensorConfig> sensors;
+    AnalyticsConfig analytics;  ///< "analytics"
 
     /// "{prefix}/{town_id}/{gateway_id}"
     std::string topic_root() const {

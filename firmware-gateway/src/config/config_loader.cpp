@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/config_checker.hpp"
 #include "drivers/lorawan/chirpstack_event.hpp"
 #include "drivers/lorawan/codec.hpp"
 
@@ -41,182 +42,7 @@ std::string default_calibration_model(const std::string& metric, bool fill_level
 
 namespace {
 
-using json = nlohmann::json;
-using Pointer = json::json_pointer;
-
-std::string pointer_text(const Pointer& p) {
-    std::string text = p.to_string();
-    return text.empty() ? "/" : text;
-}
-
-std::string quoted_list(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& item : items) {
-        if (!out.empty()) out += ",";
-        out += "\"" + item + "\"";
-    }
-    return out;
-}
-
-std::string plain_list(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& item : items) {
-        if (!out.empty()) out += ", ";
-        out += item;
-    }
-    return out.empty() ? "none" : out;
-}
-
-/// Reads typed values out of one JSON document and records every problem with its pointer.
-class Checker {
-public:
-    Checker(std::string file, std::vector<ConfigError>& errors)
-        : file_(std::move(file)), errors_(errors) {}
-
-    const std::string& file() const { return file_; }
-
-    void error(const Pointer& p, std::string message) {
-        errors_.push_back({file_, pointer_text(p), std::move(message)});
-    }
-
-    bool object(const json& j, const Pointer& p) {
-        if (j.is_object()) return true;
-        error(p, "must be an object");
-        return false;
-    }
-
-    void only_keys(const json& obj, const Pointer& p, const std::vector<std::string>& allowed) {
-        for (const auto& item : obj.items()) {
-            if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end())
-                error(p / item.key(), "unknown key (allowed here: " + plain_list(allowed) + ")");
-        }
-    }
-
-    /// The member, or nullptr when absent (an error if required).
-    const json* member(const json& obj, const std::string& key, const Pointer& p, bool required) {
-        auto it = obj.find(key);
-        if (it == obj.end()) {
-            if (required) error(p / key, "is required");
-            return nullptr;
-        }
-        return &*it;
-    }
-
-    bool string(const json& obj, const std::string& key, const Pointer& p, std::string& out,
-                bool required) {
-        const json* v = member(obj, key, p, required);
-        if (v == nullptr) return false;
-        if (!v->is_string()) {
-            error(p / key, "must be a string");
-            return false;
-        }
-        if (v->get_ref<const std::string&>().empty()) {
-            error(p / key, "must not be empty");
-            return false;
-        }
-        out = v->get<std::string>();
-        return true;
-    }
-
-    /// An id that becomes part of MQTT topics and file names.
-    bool id(const json& obj, const std::string& key, const Pointer& p, std::string& out,
-            bool required) {
-        std::string value;
-        if (!string(obj, key, p, value, required)) return false;
-        const bool valid =
-            value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
-                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
-                       c == '.';
-            });
-        if (!valid) {
-            error(p / key,
-                  "must be 1-64 characters of A-Z a-z 0-9 _ - . (it is used in MQTT "
-                  "topics), got \"" +
-                      value + "\"");
-            return false;
-        }
-        out = value;
-        return true;
-    }
-
-    bool integer(const json& obj, const std::string& key, const Pointer& p, std::int64_t& out,
-                 std::int64_t min, std::int64_t max, bool required) {
-        const json* v = member(obj, key, p, required);
-        if (v == nullptr) return false;
-        const bool is_whole_float =
-            v->is_number_float() && std::floor(v->get<double>()) == v->get<double>();
-        if (!v->is_number_integer() && !is_whole_float) {
-            error(p / key, "must be an integer between " + std::to_string(min) + " and " +
-                               std::to_string(max));
-            return false;
-        }
-        const auto value = v->is_number_unsigned() && v->get<std::uint64_t>() > INT64_MAX
-                               ? INT64_MAX
-                               : (is_whole_float ? static_cast<std::int64_t>(v->get<double>())
-                                                 : v->get<std::int64_t>());
-        if (value < min || value > max) {
-            error(p / key, "must be an integer between " + std::to_string(min) + " and " +
-                               std::to_string(max) + ", got " + std::to_string(value));
-            return false;
-        }
-        out = value;
-        return true;
-    }
-
-    template <typename Int>
-    bool integer_into(const json& obj, const std::string& key, const Pointer& p, Int& out,
-                      std::int64_t min, std::int64_t max, bool required) {
-        std::int64_t value = 0;
-        if (!integer(obj, key, p, value, min, max, required)) return false;
-        out = static_cast<Int>(value);
-        return true;
-    }
-
-    bool number(const json& obj, const std::string& key, const Pointer& p, double& out,
-                bool required) {
-        const json* v = member(obj, key, p, required);
-        if (v == nullptr) return false;
-        if (!v->is_number()) {
-            error(p / key, "must be a number");
-            return false;
-        }
-        out = v->get<double>();
-        return true;
-    }
-
-    bool one_of(const json& obj, const std::string& key, const Pointer& p, std::string& out,
-                const std::vector<std::string>& choices, bool required) {
-        const json* v = member(obj, key, p, required);
-        if (v == nullptr) return false;
-        if (!v->is_string() ||
-            std::find(choices.begin(), choices.end(), v->get<std::string>()) == choices.end()) {
-            error(p / key, "must be one of " + quoted_list(choices));
-            return false;
-        }
-        out = v->get<std::string>();
-        return true;
-    }
-
-    /// Integer member restricted to a set of values (baud rates, data bits).
-    bool int_one_of(const json& obj, const std::string& key, const Pointer& p, int& out,
-                    const std::vector<int>& choices, bool required) {
-        const json* v = member(obj, key, p, required);
-        if (v == nullptr) return false;
-        if (!v->is_number_integer() ||
-            std::find(choices.begin(), choices.end(), v->get<std::int64_t>()) == choices.end()) {
-            std::string list;
-            for (int c : choices) list += (list.empty() ? "" : ",") + std::to_string(c);
-            error(p / key, "must be one of " + list);
-            return false;
-        }
-        out = v->get<int>();
-        return true;
-    }
-
-private:
-    std::string file_;
-    std::vector<ConfigError>& errors_;
-};
+using namespace config_detail;
 
 std::optional<std::string> read_file(const std::string& path, std::string& why) {
     std::ifstream in(path, std::ios::binary);
@@ -1151,12 +977,49 @@ void parse_calibration(const json& j, const Pointer& p, Checker& check, Calibrat
     check.string(j, "probe_serial", p, c.probe_serial, false);
 }
 
+/// "quality": the metric's default checks (analytics::default_quality_params), with the keys
+/// given replacing them.
+void parse_sensor_quality(const json& j, const Pointer& sensor_p, Checker& check,
+                          SensorConfig& sensor) {
+    auto& q = sensor.quality;
+    q.params = analytics::default_quality_params(sensor.metric);
+    const json* v = check.member(j, "quality", sensor_p, false);
+    if (v == nullptr) return;
+    const Pointer p = sensor_p / "quality";
+    if (!check.object(*v, p)) return;
+    check.only_keys(*v, p,
+                    {"enabled", "spike_window", "spike_k", "spike_floor", "max_rate_per_s",
+                     "flat_after_s", "flat_epsilon", "range"});
+    if (const json* e = check.member(*v, "enabled", p, false)) {
+        if (e->is_boolean())
+            q.enabled = e->get<bool>();
+        else
+            check.error(p / "enabled", "must be true or false");
+    }
+    check.integer_into(*v, "spike_window", p, q.params.spike_window, 0, 1000, false);
+    check.number(*v, "spike_k", p, q.params.spike_k, false);
+    check.number(*v, "spike_floor", p, q.params.spike_floor, false);
+    double rate = 0;
+    if (check.number(*v, "max_rate_per_s", p, rate, false)) q.params.max_rate_per_s = rate;
+    std::int64_t flat_s = 0;
+    if (check.integer(*v, "flat_after_s", p, flat_s, 0, 365 * 86400, false))
+        q.params.flat_after_ms = flat_s * 1000;
+    check.number(*v, "flat_epsilon", p, q.params.flat_epsilon, false);
+    double low = 0, high = 0;
+    if (v->contains("range") && number_pair(*v, "range", p, check, low, high, false)) {
+        q.params.range_min = low;
+        q.params.range_max = high;
+    }
+    if (const auto why = analytics::validate_quality_params(q.params); !why.empty())
+        check.error(p, why);
+}
+
 void parse_sensor(const json& j, const Pointer& p, Checker& check,
                   const std::vector<DeviceConfig>& devices, SensorConfig& sensor) {
     if (!check.object(j, p)) return;
     check.only_keys(j, p,
                     {"id", "device", "register", "window_s", "metric", "unit", "fill_level",
-                     "stuck_after_samples", "calibration"});
+                     "stuck_after_samples", "calibration", "quality"});
     if (j.contains("calibration"))
         parse_calibration(j["calibration"], p / "calibration", check, sensor.calibration);
     if (j.contains("stuck_after_samples")) {
@@ -1244,6 +1107,7 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
         check.error(p / "calibration" / "model",
                     "\"bin\" calibrates the empty and full distances of a \"fill_level\" "
                     "sensor; this sensor has no fill_level");
+    parse_sensor_quality(j, p, check, sensor);
 }
 
 void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
@@ -1345,9 +1209,9 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
 
     Config config;
     config.source_file = path;
-    check.only_keys(
-        *doc, Pointer{},
-        {"gateway", "mqtt", "storage", "control", "clock", "home_assistant", "devices", "sensors"});
+    check.only_keys(*doc, Pointer{},
+                    {"gateway", "mqtt", "storage", "control", "clock", "home_assistant", "devices",
+                     "sensors", "analytics"});
     parse_gateway(*doc, check, config.gateway);
     parse_mqtt(*doc, check, config.mqtt, std::filesystem::path(path).parent_path().string());
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
@@ -1395,6 +1259,7 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
             }
         }
     }
+    if (errors.empty()) parse_analytics(*doc, check, config);  // refers to the sensors
     if (!errors.empty()) return errors;
     return config;
 }

@@ -18,8 +18,11 @@ enum class SampleQuality : std::uint8_t {
     InstrumentFault = 4,  ///< the device reports a fault (tilted, broken current loop)
     Stuck = 5,            ///< the same raw value for too many samples in a row
     Stale = 6,            ///< a push source (LoRaWAN) stopped reporting
+    /// Implausible next to its neighbours: a spike or a faster change than the metric allows
+    /// (the sensor's quality checks, docs/analytics.md).
+    Spike = 7,
 };
-inline constexpr int kSampleQualityCount = 7;
+inline constexpr int kSampleQualityCount = 8;
 
 const char* to_string(SampleQuality quality);
 

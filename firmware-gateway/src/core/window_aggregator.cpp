@@ -22,6 +22,8 @@ const char* to_string(SampleQuality quality) {
             return "stuck";
         case SampleQuality::Stale:
             return "stale";
+        case SampleQuality::Spike:
+            return "spike";
     }
     return "?";
 }
@@ -38,6 +40,7 @@ char hj212_flag(SampleQuality quality) {
         case SampleQuality::DecodeError:
         case SampleQuality::InstrumentFault:
         case SampleQuality::Stuck:
+        case SampleQuality::Spike:
             return 'D';
     }
     return 'D';
@@ -83,18 +86,20 @@ std::int64_t to_unix_ms(std::chrono::system_clock::time_point t) {
 
 WindowAggregator::WindowAggregator(std::chrono::seconds window,
                                    std::chrono::milliseconds sample_period,
-                                   double coverage_threshold)
+                                   double coverage_threshold, std::chrono::milliseconds offset)
     : window_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(window).count()),
       max_gap_ms_(3 * std::max<std::int64_t>(1, sample_period.count())),
+      offset_ms_(offset.count()),
       expected_(static_cast<std::uint32_t>(std::max<std::int64_t>(
           1, window_ms_ / std::max<std::int64_t>(1, sample_period.count())))),
       coverage_threshold_(coverage_threshold) {}
 
 std::int64_t WindowAggregator::align(std::int64_t t_ms) const {
     // Floor division, so that times before 1970 (boards without RTC) still align.
-    std::int64_t q = t_ms / window_ms_;
-    if (t_ms % window_ms_ < 0) --q;
-    return q * window_ms_;
+    const std::int64_t shifted = t_ms + offset_ms_;
+    std::int64_t q = shifted / window_ms_;
+    if (shifted % window_ms_ < 0) --q;
+    return q * window_ms_ - offset_ms_;
 }
 
 std::optional<WindowSummary> WindowAggregator::add(const Reading& reading) {

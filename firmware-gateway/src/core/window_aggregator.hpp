@@ -89,8 +89,11 @@ public:
     /// `coverage_threshold`: fraction of `expected` good samples a window needs to be Good.
     /// Consecutive good samples more than 3 sample periods apart are a gap: the time-weighted
     /// mean and the integral do not bridge it.
+    /// `offset`: windows start at multiples of the length since the epoch minus this, e.g. a
+    /// day in China Standard Time starts at 16:00 UTC: offset 8 h.
     WindowAggregator(std::chrono::seconds window, std::chrono::milliseconds sample_period,
-                     double coverage_threshold = 0.75);
+                     double coverage_threshold = 0.75,
+                     std::chrono::milliseconds offset = std::chrono::milliseconds(0));
 
     /// Adds a sample. If it belongs to a later window than the open one, the open window is
     /// closed and returned. A sample older than the open window is counted as late and dropped.
@@ -124,6 +127,7 @@ private:
 
     std::int64_t window_ms_;
     std::int64_t max_gap_ms_;
+    std::int64_t offset_ms_;
     std::uint32_t expected_;
     double coverage_threshold_;
     std::optional<Accumulator> open_;

@@ -23,6 +23,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "buffer/store_worker.hpp"
@@ -62,6 +63,9 @@ public:
     /// Publishes `offline_payload` (retained) if connected, then disconnects; `done` afterwards.
     void shutdown(std::string offline_payload, std::function<void()> done);
 
+    /// The PUBACKed seqs not yet deleted, handed to a commit that deletes them before it
+    /// evicts anything (so a delivered row is never announced as evicted).
+    std::vector<std::uint64_t> take_acks() { return std::exchange(acks_, {}); }
     bool connected() const { return state_ == State::Connected; }
     const UplinkStats& stats() const { return stats_; }
     const std::string& broker() const { return config_.broker; }
