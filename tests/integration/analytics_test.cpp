@@ -106,6 +106,15 @@ TEST_CASE("a pH excursion raises a formal and an indicative alarm, survives a re
         },
         20s));
     CHECK(events(rig.collector().messages(), alarm_topic, "raised", "plant-outlet") == 1);
+    // The hourly and daily aggregates resumed too: the running hour and day of the 7 sensors
+    // (14, each holds windows by now), plus the sensors' own open windows that held a sample
+    // at the stop (0 to 7: none when the stop came right after a window boundary).
+    const std::string log = rig.gateway().log_text();
+    const auto at = log.find("resumed ");
+    REQUIRE(at != std::string::npos);
+    const int resumed = std::stoi(log.substr(at + 8));
+    INFO(log.substr(at, 80));
+    CHECK(resumed >= 14);
 
     // Back in range (with the hysteresis): both clear after the clear duration.
     immerse_ph_probe(rig, 7.2);

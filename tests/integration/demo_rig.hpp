@@ -141,6 +141,9 @@ struct RigOptions {
     int poll_ms = 0;
     /// More `--set` overrides, applied after the rig's own.
     std::vector<Override> overrides;
+    /// Keep config/demo.json's "analytics" section. Off by default: its stored alarm and flow
+    /// messages share the seq with data, and most tests follow only data and events.
+    bool analytics = false;
 };
 
 /// Broker + simulator + subscriber (+ daemon on demand) for one test case.
@@ -188,6 +191,7 @@ public:
                                std::to_string(options_.poll_ms));
             }
         }
+        if (!options_.analytics) o.emplace_back("/analytics", "{}");
         o.insert(o.end(), options_.overrides.begin(), options_.overrides.end());
         return o;
     }

@@ -3,7 +3,8 @@
 // full minute of a demo-like run that also produces a device fault, a calibration and its
 // rollback, and the clean stop; every message must validate against the schema of its topic
 // (tests/tools/validate_mqtt.py, Debian's python3-jsonschema). Home Assistant discovery is on,
-// so its retained configs (under homeassistant/, inside "#") are checked too.
+// so its retained configs (under homeassistant/, inside "#") are checked too, and so are the
+// demo's analytics (alarms, flow volumes, the bins' collection list).
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
@@ -22,7 +23,12 @@ TEST_CASE("every message of a one-minute run validates against its JSON Schema",
     options.poll_ms = 250;
     options.overrides = {{"/gateway/health_interval_s", "5"},
                          {"/sensors/0/calibration", R"({"stability_per_min": 20})"},
-                         {"/home_assistant/enabled", "true"}};
+                         {"/home_assistant/enabled", "true"},
+                         // The demo's analytics, quick enough for a minute: alarms, flow
+                         // volumes and the collection list are checked too.
+                         {"/analytics/sites/0/raise_after_s", "4"},
+                         {"/analytics/flow_meters/0/window_s", "10"}};
+    options.analytics = true;
     DemoRig rig("schema", options);
     MqttCollector everything(rig.broker().uri(), "#");
     const auto started = std::chrono::steady_clock::now();
@@ -71,6 +77,14 @@ TEST_CASE("every message of a one-minute run validates against its JSON Schema",
         10s));
 
     const auto all = everything.messages();
+    // The analytics' messages were there to be checked (the demo's turbidity of ~1.2 NTU is
+    // above GB 5749's 1 NTU; flow windows of 10 s; the bins' collection list is retained).
+    for (const char* part : {"/alarm/water1.turbidity", "/flow/sewer-main", "/bins/collect"}) {
+        INFO("no message on a topic containing " << part);
+        CHECK(std::any_of(all.begin(), all.end(), [&](const ReceivedMessage& m) {
+            return m.topic.find(part) != std::string::npos;
+        }));
+    }
     const auto file = rig.dir().path() / "messages.jsonl";
     {
         std::ofstream out(file);

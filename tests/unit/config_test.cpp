@@ -502,7 +502,8 @@ TEST_CASE("config: a device with inline registers takes the profile keys too", "
                     "trigger": {"address": 2, "value": 1},
                     "registers": [{"name":"flow","address":1,"type":"float32"},
                                   {"name":"totaliser","address":9,"type":"int32"}],)");
-    auto result = load_config_text(text, kDemoPath);
+    // Without units these points cannot feed the demo's flow meter analytics: not the subject.
+    auto result = load_config_text(text, kDemoPath, {{"/analytics", "{}"}});
     REQUIRE(std::holds_alternative<Config>(result));
     const auto& profile = std::get<Config>(result).devices.at(1).profile;
     CHECK(profile.registers.at(0).address == 0);
@@ -721,4 +722,17 @@ TEST_CASE("config error: TLS settings and password files are checked", "[unit][c
     CHECK(mqtt.broker == "ssl://broker.example:8883");
     REQUIRE(mqtt.tls);
     CHECK(mqtt.tls->verify_hostname);
+}
+
+TEST_CASE("config: a sensor's coverage threshold is a share of the expected samples",
+          "[unit][config]") {
+    auto result =
+        load_config_text(demo_text(), kDemoPath, {{"/sensors/2/coverage_threshold", "0.9"}});
+    REQUIRE(std::holds_alternative<Config>(result));
+    CHECK(std::get<Config>(result).sensors[2].coverage_threshold == 0.9);
+    CHECK(std::get<Config>(result).sensors[0].coverage_threshold == 0.75);
+    require_single_error(errors_with({{"/sensors/2/coverage_threshold", "0"}}),
+                         "/sensors/2/coverage_threshold", "more than 0 and at most 1");
+    require_single_error(errors_with({{"/sensors/2/coverage_threshold", "1.5"}}),
+                         "/sensors/2/coverage_threshold", "more than 0 and at most 1");
 }

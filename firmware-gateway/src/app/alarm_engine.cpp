@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "app/flow_bin_analytics.hpp"  // flow_bin_state: the AlarmState codec
 #include "core/log.hpp"
 #include "core/time_format.hpp"
 
@@ -40,35 +41,14 @@ bool same_state(const analytics::AlarmState& a, const analytics::AlarmState& b) 
 }
 
 std::string state_text(const analytics::AlarmState& s) {
-    return nlohmann::json{{"phase", static_cast<int>(s.phase)},
-                          {"side", static_cast<int>(s.side)},
-                          {"excursion_since_ms", s.excursion_since_ms},
-                          {"clearing_since_ms", s.clearing_since_ms},
-                          {"extreme", s.extreme},
-                          {"has_last_good", s.has_last_good},
-                          {"last_good_ms", s.last_good_ms}}
-        .dump();
+    return flow_bin_state::encode(s).dump();
 }
 
 std::optional<analytics::AlarmState> parse_state(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    try {
-        analytics::AlarmState s;
-        const int phase = j.at("phase").get<int>();
-        const int side = j.at("side").get<int>();
-        if (phase < 0 || phase > 3 || side < 0 || side > 1) return std::nullopt;
-        s.phase = static_cast<analytics::AlarmPhase>(phase);
-        s.side = static_cast<analytics::BoundSide>(side);
-        s.excursion_since_ms = j.at("excursion_since_ms").get<std::int64_t>();
-        s.clearing_since_ms = j.at("clearing_since_ms").get<std::int64_t>();
-        s.extreme = j.at("extreme").get<double>();
-        s.has_last_good = j.at("has_last_good").get<bool>();
-        s.last_good_ms = j.at("last_good_ms").get<std::int64_t>();
-        return s;
-    } catch (const nlohmann::json::exception&) {
-        return std::nullopt;
-    }
+    analytics::AlarmState s;
+    if (j.is_discarded() || !flow_bin_state::decode(j, s)) return std::nullopt;
+    return s;
 }
 
 SampleQuality quality_of(const analytics::QualityFlags& flags) {

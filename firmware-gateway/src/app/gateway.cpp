@@ -59,9 +59,10 @@ Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSourc
     for (std::size_t i = 0; i < config_.sensors.size(); ++i) {
         const auto& sensor = config_.sensors[i];
         const auto& device = config_.devices[sensor.device_index];
-        sensors_.push_back({WindowAggregator(sensor.window, device.poll_period), std::nullopt,
-                            StuckDetector(sensor.stuck_after_samples), std::string(), false, 0,
-                            std::nullopt, std::nullopt, 0, 0});
+        sensors_.push_back(
+            {WindowAggregator(sensor.window, device.poll_period, sensor.coverage_threshold),
+             std::nullopt, StuckDetector(sensor.stuck_after_samples), std::string(), false, 0,
+             std::nullopt, std::nullopt, 0, 0});
         sensors_of_device_[sensor.device_index].push_back(i);
         sensor_index_[sensor.id] = i;
         reset_rollups(i);

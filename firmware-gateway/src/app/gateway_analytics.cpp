@@ -26,7 +26,7 @@ void Gateway::reset_rollups(std::size_t i) {
         const auto open = rollup ? rollup->open_window() : std::nullopt;
         rollup.reset();
         if (sensor.window >= length) return;  // the window is already that long
-        rollup.emplace(length, sample_period, 0.75, offset);
+        rollup.emplace(length, sample_period, sensor.coverage_threshold, offset);
         if (open) rollup->restore(*open);  // a new window length keeps the running hour/day
     };
     remake(state.hourly, kHour, std::chrono::milliseconds(0));

@@ -133,7 +133,7 @@ void Gateway::set_window(const std::string& sensor_id, std::int64_t window_s,
     SensorState& state = sensors_[index];
     if (auto closed = state.window.close_now()) window_closed(index, *closed);
     sensor.window = std::chrono::seconds(window_s);
-    state.window = WindowAggregator(sensor.window, device.poll_period);
+    state.window = WindowAggregator(sensor.window, device.poll_period, sensor.coverage_threshold);
     state.stored_version = state.window.version();
     reset_rollups(index);
 
@@ -188,7 +188,8 @@ void Gateway::apply_sensor_settings() {
             !window_vs_device_error(setting.window_s, device).empty())
             continue;  // the device changed under it; the file's value stands
         sensor.window = std::chrono::seconds(setting.window_s);
-        sensors_[index].window = WindowAggregator(sensor.window, device.poll_period);
+        sensors_[index].window =
+            WindowAggregator(sensor.window, device.poll_period, sensor.coverage_threshold);
         reset_rollups(index);
         GW_LOG_INFO("gateway", "sensor " << sensor.id << ": window " << setting.window_s
                                          << " s (set " << when << " by " << setting.origin

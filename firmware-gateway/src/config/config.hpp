@@ -164,12 +164,15 @@ struct SensorQualityConfig {
 };
 
 struct SensorConfig {
-    std::string id;                       ///< "id", topic-safe
-    std::string device_id;                ///< "device"
-    std::string register_name;            ///< "register": a point of the device's profile
-    std::size_t device_index{0};          ///< resolved
-    std::size_t register_index{0};        ///< resolved
-    std::chrono::seconds window{60};      ///< "window_s"
+    std::string id;                   ///< "id", topic-safe
+    std::string device_id;            ///< "device"
+    std::string register_name;        ///< "register": a point of the device's profile
+    std::size_t device_index{0};      ///< resolved
+    std::size_t register_index{0};    ///< resolved
+    std::chrono::seconds window{60};  ///< "window_s"
+    /// "coverage_threshold": the share of `expected` good samples a window needs to be "good"
+    /// (also its hourly and daily aggregates, counted in windows).
+    double coverage_threshold{0.75};
     std::string metric;                   ///< "metric", default from the profile (or "fill_level")
     std::string unit;                     ///< "unit", default from the profile (or "%")
     std::optional<FillLevel> fill_level;  ///< "fill_level": derive bin fill % from a distance

@@ -1019,7 +1019,7 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
     if (!check.object(j, p)) return;
     check.only_keys(j, p,
                     {"id", "device", "register", "window_s", "metric", "unit", "fill_level",
-                     "stuck_after_samples", "calibration", "quality"});
+                     "stuck_after_samples", "calibration", "quality", "coverage_threshold"});
     if (j.contains("calibration"))
         parse_calibration(j["calibration"], p / "calibration", check, sensor.calibration);
     if (j.contains("stuck_after_samples")) {
@@ -1108,6 +1108,10 @@ void parse_sensor(const json& j, const Pointer& p, Checker& check,
                     "\"bin\" calibrates the empty and full distances of a \"fill_level\" "
                     "sensor; this sensor has no fill_level");
     parse_sensor_quality(j, p, check, sensor);
+    if (check.number(j, "coverage_threshold", p, sensor.coverage_threshold, false) &&
+        !(sensor.coverage_threshold > 0.0 && sensor.coverage_threshold <= 1.0))
+        check.error(p / "coverage_threshold",
+                    "must be more than 0 and at most 1 (the share of expected samples)");
 }
 
 void apply_overrides(json& doc, const std::vector<ConfigOverride>& overrides,
