@@ -126,12 +126,8 @@ TEST_CASE("a pH excursion raises a formal and an indicative alarm, survives a re
         },
         30s));
 
-    MessageList contract;
-    for (const auto& m : rig.collector().messages())
-        if (m.topic.find("/alarm/") != std::string::npos ||
-            m.topic.find("/class/") != std::string::npos)
-            contract.push_back(m);
-    const auto report = validate_against_schemas(rig, contract, "analytics.jsonl");
+    const auto report =
+        validate_against_schemas(rig, messages_on(rig, {"/alarm/", "/class/"}), "analytics.jsonl");
     INFO(report.text);
     CHECK(report.valid);
 }
@@ -221,14 +217,8 @@ TEST_CASE(
         CHECK(v.value("window_s", 0) == 4);
     }
 
-    MessageList contract;
-    for (const auto& m : rig.collector().messages())
-        if (m.topic.find("/alarm/") != std::string::npos ||
-            m.topic.find("/flow/") != std::string::npos ||
-            m.topic.find("/bins/") != std::string::npos ||
-            m.topic.find("/health") != std::string::npos)
-            contract.push_back(m);
-    const auto report = validate_against_schemas(rig, contract, "outfall.jsonl");
+    const auto report = validate_against_schemas(
+        rig, messages_on(rig, {"/alarm/", "/flow/", "/bins/", "/health"}), "outfall.jsonl");
     INFO(report.text);
     CHECK(report.valid);
 }

@@ -96,10 +96,8 @@ TEST_CASE("remote commands are answered, bad ones get a reason, a flood is dropp
         10s));
 
     // Every reply follows the contract.
-    MessageList replies;
-    for (const auto& m : rig.collector().messages())
-        if (m.topic.find("/reply/") != std::string::npos) replies.push_back(m);
-    const auto report = validate_against_schemas(rig, replies, "replies.jsonl");
+    const auto report =
+        validate_against_schemas(rig, messages_on(rig, {"/reply/"}), "replies.jsonl");
     INFO(report.text);
     CHECK(report.valid);
 }

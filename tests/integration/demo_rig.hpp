@@ -323,6 +323,17 @@ inline std::optional<json> command_reply(DemoRig& rig, const std::string& name,
     return found;
 }
 
+/// The messages received so far whose topic contains any of `parts` ("/reply/", "/alarm/").
+inline MessageList messages_on(DemoRig& rig, const std::vector<std::string>& parts) {
+    MessageList out;
+    for (const auto& m : rig.collector().messages())
+        if (std::any_of(parts.begin(), parts.end(), [&](const std::string& part) {
+                return m.topic.find(part) != std::string::npos;
+            }))
+            out.push_back(m);
+    return out;
+}
+
 /// Runs tests/tools/validate_mqtt.py over `messages`; the exit status and its report.
 struct SchemaReport {
     bool valid{false};

@@ -92,10 +92,8 @@ TEST_CASE("read-now reads a Modbus sensor between scheduled polls, and a dead de
     send_command(rig, "ping", R"({"request_id": "alive"})");
     CHECK(reply_to(rig, "ping", "alive")["ok"] == true);
 
-    MessageList replies;
-    for (const auto& m : rig.collector().messages())
-        if (m.topic.find("/reply/") != std::string::npos) replies.push_back(m);
-    const auto report = validate_against_schemas(rig, replies, "replies.jsonl");
+    const auto report =
+        validate_against_schemas(rig, messages_on(rig, {"/reply/"}), "replies.jsonl");
     INFO(report.text);
     CHECK(report.valid);
 }
@@ -198,12 +196,8 @@ TEST_CASE("set-window changes a window length at once, persists it, and yields t
         },
         20s));
 
-    MessageList contract;
-    for (const auto& m : rig.collector().messages())
-        if (m.topic.find("/reply/") != std::string::npos ||
-            m.topic == rig.topic_base() + "events" || m.topic == rig.status_topic())
-            contract.push_back(m);
-    const auto report = validate_against_schemas(rig, contract, "contract.jsonl");
+    const auto report = validate_against_schemas(
+        rig, messages_on(rig, {"/reply/", "/events", "/status"}), "contract.jsonl");
     INFO(report.text);
     CHECK(report.valid);
 }

@@ -177,7 +177,7 @@ void AlarmEngine::on_aggregate(std::size_t sensor, Averaging basis, const Window
         const SiteConfig& s = config_.analytics.sites[site];
         if (s.standard.standard != analytics::StandardId::Gb3838) continue;
         if (std::find(s.sensors.begin(), s.sensors.end(), sensor) == s.sensors.end()) continue;
-        if (auto message = classify(site, w.end_ms)) out.push_back(std::move(*message));
+        if (auto message = classify(site)) out.push_back(std::move(*message));
     }
 }
 
@@ -239,8 +239,7 @@ AnalyticsMessage AlarmEngine::alarm_state(std::size_t sensor) const {
             std::move(body), AnalyticsMessage::Route::Retained};
 }
 
-std::optional<AnalyticsMessage> AlarmEngine::classify(std::size_t site, std::int64_t time_ms) {
-    (void)time_ms;
+std::optional<AnalyticsMessage> AlarmEngine::classify(std::size_t site) {
     const SiteConfig& s = config_.analytics.sites[site];
     std::map<std::string, double> latest;
     for (const std::size_t sensor : s.sensors) {

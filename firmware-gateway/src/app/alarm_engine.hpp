@@ -72,7 +72,8 @@ private:
     AnalyticsMessage alarm_event(const Watch& watch,
                                  const analytics::AlarmTransition& transition) const;
     AnalyticsMessage alarm_state(std::size_t sensor) const;
-    std::optional<AnalyticsMessage> classify(std::size_t site, std::int64_t time_ms);
+    /// The site's class from the latest window means; a message when it changed.
+    std::optional<AnalyticsMessage> classify(std::size_t site);
     AnalyticsMessage class_message(std::size_t site) const;
 
     const Config& config_;
