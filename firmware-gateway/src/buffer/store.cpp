@@ -350,16 +350,21 @@ std::uint64_t Store::query_u64(const char* sql) {
     return value;
 }
 
-std::string Store::quick_check() {
-    sqlite3_stmt* q = prepare("PRAGMA quick_check");
-    std::string result;
+void Store::for_each_row(sqlite3_stmt* stmt, const std::string& what,
+                         const std::function<void(sqlite3_stmt*)>& on_row) {
     int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) on_row(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) fail(what);
+}
+
+std::string Store::quick_check() {
+    sqlite3_stmt* stmt = prepare("PRAGMA quick_check");
+    std::string result;
+    for_each_row(stmt, "quick_check", [&](sqlite3_stmt* q) {
         if (!result.empty()) result += "; ";
         result += column_text(q, 0);
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("quick_check");
+    });
     return result;
 }
 
@@ -668,13 +673,12 @@ std::int64_t Store::boot_number(const std::string& boot_id) {
 
 std::vector<StoredReading> Store::load_readings(ClockState state) {
     std::vector<StoredReading> out;
-    sqlite3_stmt* q = prepare(
+    sqlite3_stmt* stmt = prepare(
         "SELECT r.sensor, b.boot_id, r.mono_ms, r.wall_ms, r.clock, r.value, r.quality"
         " FROM readings r JOIN boots b ON b.id = r.boot"
         " WHERE r.clock = ? ORDER BY r.sensor, r.wall_ms, r.id");
-    sqlite3_bind_int(q, 1, static_cast<int>(state));
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    sqlite3_bind_int(stmt, 1, static_cast<int>(state));
+    for_each_row(stmt, "load readings", [&](sqlite3_stmt* q) {
         StoredReading r;
         r.sensor = column_text(q, 0);
         r.boot_id = column_text(q, 1);
@@ -685,9 +689,7 @@ std::vector<StoredReading> Store::load_readings(ClockState state) {
         r.raw = r.value;  // the raw value is not stored (migration 4)
         r.quality = static_cast<SampleQuality>(sqlite3_column_int(q, 6));
         out.push_back(std::move(r));
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("load readings");
+    });
     return out;
 }
 
@@ -764,12 +766,11 @@ CalibrationEntry Store::append_calibration(const CalibrationAppend& append) {
 
 std::vector<CalibrationEntry> Store::calibration_history(const std::string& sensor) {
     std::vector<CalibrationEntry> out;
-    sqlite3_stmt* q = prepare(
+    sqlite3_stmt* stmt = prepare(
         "SELECT id, sensor, version, time_ms, record, prev_hash, hash FROM calibrations"
         " WHERE ?1 = '' OR sensor = ?1 ORDER BY id");
-    bind_text(q, 1, sensor);
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    bind_text(stmt, 1, sensor);
+    for_each_row(stmt, "read calibration history", [&](sqlite3_stmt* q) {
         CalibrationEntry e;
         e.id = sqlite3_column_int64(q, 0);
         e.sensor = column_text(q, 1);
@@ -779,9 +780,7 @@ std::vector<CalibrationEntry> Store::calibration_history(const std::string& sens
         e.prev_hash = column_text(q, 5);
         e.hash = column_text(q, 6);
         out.push_back(std::move(e));
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("read calibration history");
+    });
     return out;
 }
 
@@ -846,22 +845,19 @@ void Store::save_analytics_state(const AnalyticsStateRow& row) {
 
 std::vector<AnalyticsStateRow> Store::load_analytics_state() {
     std::vector<AnalyticsStateRow> out;
-    sqlite3_stmt* q = prepare("SELECT key, state FROM analytics_state ORDER BY key");
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    sqlite3_stmt* stmt = prepare("SELECT key, state FROM analytics_state ORDER BY key");
+    for_each_row(stmt, "read analytics state", [&](sqlite3_stmt* q) {
         out.push_back({column_text(q, 0), column_text(q, 1)});
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("read analytics state");
+    });
     return out;
 }
 
 std::vector<SensorSetting> Store::load_sensor_settings() {
     std::vector<SensorSetting> out;
-    sqlite3_stmt* q = prepare(
+    sqlite3_stmt* stmt = prepare(
         "SELECT sensor, window_s, config_window_s, changed_ms, origin FROM sensor_settings"
         " ORDER BY sensor");
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for_each_row(stmt, "read sensor settings", [&](sqlite3_stmt* q) {
         SensorSetting setting;
         setting.sensor = column_text(q, 0);
         setting.window_s = sqlite3_column_int64(q, 1);
@@ -869,21 +865,18 @@ std::vector<SensorSetting> Store::load_sensor_settings() {
         setting.changed_ms = sqlite3_column_int64(q, 3);
         setting.origin = column_text(q, 4);
         out.push_back(std::move(setting));
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("read sensor settings");
+    });
     return out;
 }
 
 std::vector<StoredOpenWindow> Store::load_open_windows() {
     std::vector<StoredOpenWindow> out;
-    sqlite3_stmt* q = prepare(
+    sqlite3_stmt* stmt = prepare(
         "SELECT sensor, start_ms, window_ms, count, failed, sum, min, max, last, clock, faults,"
         " measured_sum, measured_min, measured_max, measured_last, calibrating,"
         " m2, first, first_ms, last_ms, integral, covered_ms"
         " FROM open_windows ORDER BY sensor");
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for_each_row(stmt, "load open windows", [&](sqlite3_stmt* q) {
         StoredOpenWindow w;
         w.sensor = column_text(q, 0);
         w.window.start_ms = sqlite3_column_int64(q, 1);
@@ -911,9 +904,7 @@ std::vector<StoredOpenWindow> Store::load_open_windows() {
         w.window.integral = sqlite3_column_double(q, 20);
         w.window.covered_ms = sqlite3_column_int64(q, 21);
         out.push_back(std::move(w));
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) fail("load open windows");
+    });
     return out;
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -224,6 +225,9 @@ private:
     void configure();
     void exec(const char* sql);
     sqlite3_stmt* prepare(const char* sql);
+    /// Steps a prepared query, hands each row to `on_row`, finalizes it; fails with `what`.
+    void for_each_row(sqlite3_stmt* stmt, const std::string& what,
+                      const std::function<void(sqlite3_stmt*)>& on_row);
     void migrate();
     [[noreturn]] void fail(const std::string& what);
     std::uint64_t query_u64(const char* sql);
