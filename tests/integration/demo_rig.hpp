@@ -135,7 +135,7 @@ struct RigOptions {
     /// Extra mosquitto.conf lines. The default lifts mosquitto's 1000-message limit on a
     /// durable subscriber's queue, so a long backlog is never cut by the broker.
     std::vector<std::string> broker_config{"max_queued_messages 0"};
-    /// window_s of every sensor.
+    /// window_s of every sensor (0: as in the config file).
     int window_s = kWindowS;
     /// poll_ms of every device (0 = as in demo.json).
     int poll_ms = 0;
@@ -144,6 +144,10 @@ struct RigOptions {
     /// Keep config/demo.json's "analytics" section. Off by default: its stored alarm and flow
     /// messages share the seq with data, and most tests follow only data and events.
     bool analytics = false;
+    /// The configuration file (a test that edits it passes its own copy of demo.json).
+    std::filesystem::path config = kDemoConfig;
+    /// Extra environment of the daemon ("NAME=value").
+    std::vector<std::string> env;
 };
 
 /// Broker + simulator + subscriber (+ daemon on demand) for one test case.
@@ -170,6 +174,7 @@ public:
     }
     std::string status_topic() const { return topic_base() + "status"; }
     const std::string& gateway_id() const { return gateway_id_; }
+    /// The rig's window length (0: each sensor's own, from the config file).
     int window_s() const { return options_.window_s; }
 
     /// Overrides that point the demo config at this rig's broker and simulator.
@@ -181,7 +186,7 @@ public:
             {"/devices/1/transport/port", std::to_string(sim_.tcp_port())},
             {"/devices/2/transport/port", std::to_string(sim_.tcp_port())},
         };
-        for (int i = 0; i < kSensorCount; ++i) {
+        for (int i = 0; i < kSensorCount && options_.window_s > 0; ++i) {
             o.emplace_back("/sensors/" + std::to_string(i) + "/window_s",
                            std::to_string(options_.window_s));
         }
@@ -201,7 +206,8 @@ public:
     GatewayProcess& start_gateway(const std::vector<Override>& extra = {}) {
         GatewayOptions opts;
         opts.towngwd_bin = TOWNGWD_BIN;
-        opts.config = kDemoConfig;
+        opts.config = options_.config;
+        opts.env = options_.env;
         opts.overrides = overrides();
         opts.overrides.insert(opts.overrides.end(), extra.begin(), extra.end());
         gateway_.reset();  // reaps a previous instance (already stopped by the test, normally)

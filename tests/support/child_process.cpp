@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -80,8 +81,22 @@ std::string read_file(const std::filesystem::path& path) {
     return ss.str();
 }
 
+std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+    const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+    std::vector<std::string> out;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        const std::string entry = *e;
+        const bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& mine) {
+            return name_of(mine) == name_of(entry);
+        });
+        if (!replaced) out.push_back(entry);
+    }
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+}
+
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path stdout_log,
-                           std::filesystem::path stderr_log)
+                           std::filesystem::path stderr_log, std::vector<std::string> extra_env)
     : argv_(std::move(argv)),
       stdout_log_(std::move(stdout_log)),
       stderr_log_(std::move(stderr_log)) {
@@ -96,6 +111,11 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
         cargv.push_back(a.data());
     }
     cargv.push_back(nullptr);
+    std::vector<std::string> env = environment_with(extra_env);
+    std::vector<char*> cenv;
+    cenv.reserve(env.size() + 1);
+    for (auto& e : env) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
 
     const int out_fd = ::open(stdout_log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0) {
@@ -134,7 +154,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
             ::dup2(err_fd, STDERR_FILENO) < 0) {
             child_fail(status_pipe[1]);
         }
-        ::execvp(cargv[0], cargv.data());
+        ::execvpe(cargv[0], cargv.data(), cenv.data());
         child_fail(status_pipe[1]);
     }
 

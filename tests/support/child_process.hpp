@@ -38,9 +38,10 @@ class ChildProcess {
 public:
     /// Starts argv[0] (an absolute path or a name looked up in PATH) with stdin from /dev/null.
     /// stdout goes to stdout_log (appended); stderr to stderr_log, or to stdout_log when empty.
+    /// `extra_env` ("NAME=value") is added to (or replaces in) the test's environment.
     /// Throws std::runtime_error if the program cannot be executed.
     ChildProcess(std::vector<std::string> argv, std::filesystem::path stdout_log,
-                 std::filesystem::path stderr_log = {});
+                 std::filesystem::path stderr_log = {}, std::vector<std::string> extra_env = {});
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -73,6 +74,9 @@ private:
     pid_t pid_ = -1;
     std::optional<ExitStatus> status_;
 };
+
+/// The test's environment with the entries of `extra` ("NAME=value") added or replacing theirs.
+std::vector<std::string> environment_with(const std::vector<std::string>& extra);
 
 /// Result of run_command.
 struct CommandResult {

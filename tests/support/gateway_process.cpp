@@ -50,7 +50,8 @@ GatewayProcess::GatewayProcess(const GatewayOptions& opts, const std::filesystem
         argv.emplace_back("--log-level");
         argv.push_back(opts.log_level);
     }
-    proc_ = std::make_unique<ChildProcess>(argv, dir / "towngwd.log");
+    proc_ = std::make_unique<ChildProcess>(argv, dir / "towngwd.log", std::filesystem::path(),
+                                           opts.env);
 
     // A stale socket file from an earlier run refuses connections, so connecting (rather than
     // checking that the file exists) proves this daemon is listening.

@@ -21,6 +21,7 @@ struct GatewayOptions {
     std::filesystem::path config;     ///< --config FILE
     std::vector<Override> overrides;  ///< extra --set, applied after storage/socket
     std::string log_level = "debug";
+    std::vector<std::string> env;  ///< extra environment, "NAME=value"
 };
 
 class GatewayProcess {

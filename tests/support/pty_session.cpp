@@ -17,8 +17,6 @@
 
 #include "wait.hpp"
 
-extern char** environ;
-
 namespace gw::test {
 namespace {
 
@@ -55,16 +53,7 @@ std::string resolve_program(const std::string& name) {
 std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
     std::vector<std::string> env{"TERM=dumb", "COLUMNS=80", "LINES=24"};
     env.insert(env.end(), extra.begin(), extra.end());
-    const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
-    std::vector<std::string> out;
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-        const std::string entry = *e;
-        bool replaced = false;
-        for (const auto& mine : env) replaced = replaced || name_of(mine) == name_of(entry);
-        if (!replaced) out.push_back(entry);
-    }
-    out.insert(out.end(), env.begin(), env.end());
-    return out;
+    return environment_with(env);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 
 #include <boost/asio/post.hpp>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <mutex>
 
@@ -47,7 +46,6 @@ Gateway::Gateway(Config config, asio::io_context& io, std::unique_ptr<ClockSourc
       io_(io),
       clock_(std::move(clock)),
       tracker_(config_.clock.trust, config_.clock.max_hold),
-      signals_(io, SIGINT, SIGTERM),
       tick_timer_(io),
       flush_timer_(io),
       health_timer_(io),
@@ -120,12 +118,6 @@ void Gateway::start() {
         },
         [this](const std::string& type) { return event_message(type.c_str()); });
     calibration_->load(store_->calibration_history_now());
-
-    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
-        GW_LOG_INFO("gateway", "signal " << signo << ": stopping");
-        stop();
-    });
 
     // Decide whether the wall clock can be believed before the first reading arrives.
     on_tick();
@@ -1030,10 +1022,9 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
     });
 }
 
-void Gateway::stop() {
+void Gateway::stop(const char* reason) {
     if (stopping_) return;
     stopping_ = true;
-    signals_.cancel();
     tick_timer_.cancel();
     flush_timer_.cancel();
     health_timer_.cancel();
@@ -1064,7 +1055,7 @@ void Gateway::stop() {
         GW_LOG_WARN("gateway", "broker did not confirm the offline status in time");
         finish();
     });
-    uplink_->shutdown(offline_payload("shutdown"), finish);
+    uplink_->shutdown(offline_payload(reason), finish);
 }
 
 }  // namespace gw

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
@@ -51,9 +50,14 @@ public:
     ~Gateway();
 
     /// Opens the store (recovering open windows) and the control socket (throws on failure),
-    /// then starts polling and the uplink. SIGINT/SIGTERM start a graceful stop; run() on the
-    /// io_context returns after it.
+    /// then starts polling and the uplink.
     void start();
+
+    /// Graceful stop: polling ends, pending readings and open windows are stored, the broker
+    /// gets the retained offline status with `reason` ("shutdown", "reload"; bounded by a
+    /// deadline), the database thread drains, and run() on the io_context returns. Once only.
+    void stop(const char* reason);
+    bool stopping() const { return stopping_; }
 
 private:
     struct SensorState {
@@ -174,13 +178,11 @@ private:
     /// Adds a ChirpStack device's uplink counters to its `devices` entry.
     void add_lorawan_fields(std::size_t device_index, nlohmann::json& entry) const;
     nlohmann::json lorawan_json() const;  ///< per-broker connection and unknown-device counts
-    void stop();
 
     Config config_;
     boost::asio::io_context& io_;
     std::unique_ptr<ClockSource> clock_;
     WallClockTracker tracker_;
-    boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_timer_;
     boost::asio::steady_timer flush_timer_;
     boost::asio::steady_timer health_timer_;

@@ -2,14 +2,13 @@
 // towngwd: the township environment-monitoring gateway daemon.
 #include <sysexits.h>
 
-#include <boost/asio/io_context.hpp>
 #include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "app/gateway.hpp"
+#include "app/service.hpp"
 #include "config/config_loader.hpp"
 #include "core/log.hpp"
 #include "towngw/version.hpp"
@@ -22,6 +21,11 @@ constexpr const char* kUsage =
        towngwd --version | --help
 
 Reads sensors, aggregates windows, buffers them in SQLite and publishes them over MQTT.
+Runs in the foreground and logs to stderr (with journal priorities under systemd).
+SIGTERM or SIGINT: graceful stop. SIGHUP: read FILE again (with the same --set overrides)
+and, if it is valid, restart the gateway with it without losing buffered data; if not, log
+every error and keep running. Under systemd (NOTIFY_SOCKET) it reports READY, RELOADING,
+STOPPING and STATUS, and feeds the watchdog when WatchdogSec= is set.
 
   --config FILE        run with this configuration (JSON, comments allowed)
   --check-config FILE  validate FILE (and its device profiles), print every error, exit
@@ -98,18 +102,19 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    gw::log::set_level(
-        *gw::log::parse_level(log_level.empty() ? config.gateway.log_level : log_level));
+    const auto level_override = log_level.empty() ? std::nullopt : gw::log::parse_level(log_level);
+    gw::log::set_level(level_override.value_or(*gw::log::parse_level(config.gateway.log_level)));
     // A broker or sensor closing its socket must not kill us; writes report EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
     // A file-size limit (RLIMIT_FSIZE) must surface as a failed write, not kill the daemon.
     std::signal(SIGXFSZ, SIG_IGN);
 
     try {
-        boost::asio::io_context io(1);
-        gw::Gateway gateway(std::move(config), io);
-        gateway.start();
-        io.run();
+        // Before any thread starts: the service blocks the signals it handles in every thread.
+        gw::Service service(
+            [config_path, overrides] { return gw::load_config(config_path, overrides); },
+            level_override, gw::sd::Notifier::from_environment());
+        service.run(std::move(config));
     } catch (const std::exception& e) {
         GW_LOG_ERROR("gateway", e.what());
         return 1;
