@@ -215,6 +215,9 @@ public:
         return *gateway_;
     }
 
+    /// Adds "NAME=value" to the environment of the daemons started from now on.
+    void add_gateway_env(std::string entry) { options_.env.push_back(std::move(entry)); }
+
     bool has_gateway() const { return gateway_ != nullptr; }
     GatewayProcess& gateway() { return *gateway_; }
     MqttCollector& collector() { return *collector_; }

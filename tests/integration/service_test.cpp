@@ -5,12 +5,14 @@
 //   - READY=1 once the store is open, the drivers are started and the control socket listens;
 //     WATCHDOG=1 at half of WATCHDOG_USEC from the main loop; STOPPING=1 and a clean exit 0 on
 //     SIGTERM.
+//   - Lines go to the journal with priorities when JOURNAL_STREAM names stderr.
 //   - SIGHUP (ExecReload): a broken configuration is refused with every culprit named and the
 //     daemon carries on; a valid edited one is applied by restarting the gateway in-process,
 //     with RELOADING=1 … READY=1, the offline reason "reload", a new birth, and a seq that
 //     continues without a gap (nothing buffered is lost).
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "demo_rig.hpp"
 
@@ -188,7 +191,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a watchdog meant for another process (WATCHDOG_PID) is not fed, and SIGINT stops cleanly",
+    "a watchdog meant for another process (WATCHDOG_PID) is not fed, journal lines carry "
+    "priorities, and SIGINT stops cleanly",
     "[integration][service]") {
     TempDir notify_dir("towngw-notify-");
     FakeServiceManager manager(notify_dir / "notify.sock");
@@ -196,6 +200,13 @@ TEST_CASE(
     options.env = {manager.environment(), "WATCHDOG_USEC=100000", "WATCHDOG_PID=1"};
     DemoRig rig("watchdog-pid", options);
     rig.add_diagnostics([&] { return manager.describe(); });
+    // As under systemd with StandardError=journal: JOURNAL_STREAM names the file stderr is.
+    const auto log_path = rig.dir() / "towngwd.log";
+    std::ofstream(log_path).flush();
+    struct stat log_stat {};
+    REQUIRE(::stat(log_path.c_str(), &log_stat) == 0);
+    rig.add_gateway_env("JOURNAL_STREAM=" + std::to_string(log_stat.st_dev) + ":" +
+                        std::to_string(log_stat.st_ino));
     rig.start_gateway();
     REQUIRE(manager.wait_count("READY=1", 1, 10s));
     REQUIRE(rig.wait_for_windows(1, 30s));  // seconds in which a 0.05 s rhythm would ping often
@@ -205,6 +216,21 @@ TEST_CASE(
     REQUIRE(exit);
     CHECK(exit->exited_with(0));
     CHECK(manager.count("WATCHDOG=1") == 0);
+
+    // Journal lines: a syslog priority prefix, no timestamp (journald adds its own).
+    std::istringstream lines(rig.gateway().log_text());
+    std::size_t info_lines = 0;
+    std::size_t other_lines = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (std::regex_match(line, std::regex(R"(<[3467]>[a-z0-9_]+: .*)"))) {
+            info_lines += line.rfind("<6>", 0) == 0 ? 1 : 0;
+        } else {
+            ++other_lines;
+            UNSCOPED_INFO("not a journal line: " << line);
+        }
+    }
+    CHECK(info_lines > 0);
+    CHECK(other_lines == 0);
 }
 
 TEST_CASE(

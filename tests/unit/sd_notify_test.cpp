@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sd_notify protocol's pure parts: NOTIFY_SOCKET addresses and the watchdog environment.
+// The service manager interfaces' pure parts: NOTIFY_SOCKET addresses, the watchdog
+// environment, and whether stderr is the journal.
 #include "core/sd_notify.hpp"
 
 #include <sys/socket.h>
@@ -9,6 +10,8 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+
+#include "core/log.hpp"
 
 using gw::sd::parse_notify_socket;
 using gw::sd::watchdog_interval;
@@ -75,4 +78,17 @@ TEST_CASE("MONOTONIC_USEC is CLOCK_MONOTONIC in microseconds", "[unit][sd_notify
         static_cast<long long>(before.tv_sec) * 1000000LL + before.tv_nsec / 1000;
     CHECK(usec >= before_usec);
     CHECK(usec < before_usec + 10'000'000);
+}
+
+TEST_CASE("journal priority prefixes only when stderr is the stream JOURNAL_STREAM names",
+          "[unit][sd_notify][log]") {
+    using gw::log::journal_stream_matches;
+    CHECK(journal_stream_matches("8:12345", 8, 12345));
+    CHECK_FALSE(journal_stream_matches("8:12345", 8, 12346));  // inherited, stderr elsewhere
+    CHECK_FALSE(journal_stream_matches("8:12345", 9, 12345));
+    CHECK_FALSE(journal_stream_matches(nullptr, 8, 12345));
+    CHECK_FALSE(journal_stream_matches("", 8, 12345));
+    CHECK_FALSE(journal_stream_matches("8", 8, 12345));
+    CHECK_FALSE(journal_stream_matches("8:12345x", 8, 12345));
+    CHECK_FALSE(journal_stream_matches("journal", 8, 12345));
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/log.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -59,8 +62,26 @@ std::optional<Level> parse_level(std::string_view text) {
     return std::nullopt;
 }
 
+bool journal_stream_matches(const char* journal_stream, unsigned long long dev,
+                            unsigned long long ino) {
+    if (journal_stream == nullptr) return false;
+    unsigned long long stream_dev = 0;
+    unsigned long long stream_ino = 0;
+    char tail = 0;
+    return std::sscanf(journal_stream, "%llu:%llu%c", &stream_dev, &stream_ino, &tail) == 2 &&
+           stream_dev == dev && stream_ino == ino;
+}
+
+namespace {
+bool stderr_is_journal() {
+    struct stat st {};
+    return ::fstat(STDERR_FILENO, &st) == 0 &&
+           journal_stream_matches(std::getenv("JOURNAL_STREAM"), st.st_dev, st.st_ino);
+}
+}  // namespace
+
 void write(Level level, std::string_view tag, const std::string& message) {
-    static const bool under_journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    static const bool under_journal = stderr_is_journal();
     std::lock_guard lock(g_write_mutex);
     if (under_journal) {
         std::fprintf(stderr, "<%d>%.*s: %s\n", sd_priority(level), static_cast<int>(tag.size()),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// A small logging facade. Under systemd (JOURNAL_STREAM set) lines carry sd-daemon priority
-// prefixes ("<3>") and no timestamp, since journald adds one; otherwise a UTC timestamp.
+// A small logging facade. When stderr is the journal's stream (JOURNAL_STREAM names its device
+// and inode) lines carry sd-daemon priority prefixes ("<3>") and no timestamp, since journald
+// adds one; otherwise a UTC timestamp.
 #pragma once
 
 #include <optional>
@@ -16,6 +17,11 @@ void set_level(Level level);
 Level level();
 std::optional<Level> parse_level(std::string_view text);
 void write(Level level, std::string_view tag, const std::string& message);
+
+/// True when JOURNAL_STREAM's "DEVICE:INODE" names the file stderr is (`dev`, `ino` from
+/// fstat(2)). A child that inherited the variable but writes elsewhere gets plain lines.
+bool journal_stream_matches(const char* journal_stream, unsigned long long dev,
+                            unsigned long long ino);
 
 }  // namespace gw::log
 
