@@ -18,10 +18,13 @@ packages=(
 )
 
 missing=()
+native_arch=$(dpkg --print-architecture)
 for pkg in "${packages[@]}"; do
+  # One line per installed architecture: with foreign architectures added (scripts/cross-build.sh
+  # installs :arm64/:armhf -dev packages) a package can be there for arm64 but not for us.
   # shellcheck disable=SC2016 # ${Status} is a dpkg-query field, not a shell variable
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  if [[ $status != "install ok installed" ]]; then
+  if ! dpkg-query -W -f='${Status} ${Architecture}\n' "$pkg" 2>/dev/null |
+    grep -Eq "^install ok installed ($native_arch|all)\$"; then
     missing+=("$pkg")
   fi
 done

@@ -5,7 +5,8 @@
 //   - READY=1 once the store is open, the drivers are started and the control socket listens;
 //     WATCHDOG=1 at half of WATCHDOG_USEC from the main loop; STOPPING=1 and a clean exit 0 on
 //     SIGTERM.
-//   - Lines go to the journal with priorities when JOURNAL_STREAM names stderr.
+//   - Lines go to the journal with priorities when JOURNAL_STREAM names stderr; a bad
+//     configuration at start is logged at priority err and exits 78.
 //   - SIGHUP (ExecReload): a broken configuration is refused with every culprit named and the
 //     daemon carries on; a valid edited one is applied by restarting the gateway in-process,
 //     with RELOADING=1 … READY=1, the offline reason "reload", a new birth, and a seq that
@@ -314,4 +315,29 @@ TEST_CASE(
                           << (gaps.empty() ? "" : ", first " + std::to_string(gaps.front())));
     CHECK(gaps.empty());
     CHECK(rig.gateway().log_text().find("reloaded") != std::string::npos);
+}
+
+TEST_CASE(
+    "a configuration error at start is logged at priority err and exits 78 (no restart "
+    "loop under RestartPreventExitStatus=78)",
+    "[integration][service]") {
+    TempDir dir("towngw-badstart-");
+    const auto log_path = dir / "stderr.log";
+    std::ofstream(log_path).flush();
+    struct stat log_stat {};
+    REQUIRE(::stat(log_path.c_str(), &log_stat) == 0);
+    ChildProcess daemon(
+        {TOWNGWD_BIN, "--config", kDemoConfig.string(), "--set", "/sensors/2/window_s=0"},
+        dir / "stdout.log", log_path,
+        {"JOURNAL_STREAM=" + std::to_string(log_stat.st_dev) + ":" +
+         std::to_string(log_stat.st_ino)});
+    const auto exit = daemon.wait_exit(10s);
+    REQUIRE(exit);
+    CHECK(exit->exited_with(78));
+    const std::string err = read_file(log_path);
+    INFO(err);
+    CHECK(err.find("<3>config: error: " + kDemoConfig.string() + ": /sensors/2/window_s: ") !=
+          std::string::npos);
+    CHECK(err.find("<3>towngwd: 1 error(s) in the configuration; not starting") !=
+          std::string::npos);
 }

@@ -90,8 +90,16 @@ int main(int argc, char** argv) {
 
     auto loaded = gw::load_config(config_path, overrides);
     if (auto* errors = std::get_if<std::vector<gw::ConfigError>>(&loaded)) {
-        for (const auto& e : *errors) std::cerr << e.to_string() << "\n";
-        std::cerr << "towngwd: " << errors->size() << " error(s) in the configuration\n";
+        if (check_only) {
+            for (const auto& e : *errors) std::cerr << e.to_string() << "\n";
+            std::cerr << "towngwd: " << errors->size() << " error(s) in the configuration\n";
+        } else {
+            // Starting (under systemd, too): at priority err, so `journalctl -p err` shows why
+            // the service failed with status 78.
+            for (const auto& e : *errors) GW_LOG_ERROR("config", e.to_string());
+            GW_LOG_ERROR("towngwd", errors->size()
+                                        << " error(s) in the configuration; not starting");
+        }
         return EX_CONFIG;
     }
     gw::Config config = std::get<gw::Config>(std::move(loaded));
