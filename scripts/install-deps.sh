@@ -14,6 +14,7 @@ packages=(
   libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev catch2 libmodbus-dev
   mosquitto mosquitto-clients openssl python3-jsonschema python3-jinja2
+  strace  # tests/package: every syscall the installed daemon makes vs the unit's SystemCallFilter
   "$@"
 )
 
