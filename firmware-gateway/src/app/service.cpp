@@ -53,10 +53,12 @@ public:
             throw std::system_error(errno, std::generic_category(), "dup(signalfd)");
     }
 
-    /// Starts the gateway (throws on failure), reports READY and runs until it has stopped.
-    /// The configuration to run next, when the run ended in a reload.
+    /// Starts the gateway: store, drivers, control socket. Throws on failure.
+    void start() { gateway_.start(); }
+
+    /// Reports READY and runs until the gateway has stopped. The configuration to run next,
+    /// when the run ended in a reload.
     std::optional<Config> run(bool after_reload) {
-        gateway_.start();
         wait_for_signal();
         notifier_.notify("READY=1\n" + running_status(running_config_));
         if (const auto interval = notifier_.watchdog()) feed_watchdog(*interval / 2);
@@ -173,7 +175,7 @@ void Service::run(Config config) {
             Generation generation(std::move(config), signal_fd_, reload_, log_level_override_,
                                   notifier_);
             try {
-                next = generation.run(previous.has_value());
+                generation.start();
             } catch (const std::exception& e) {
                 if (!previous) throw;
                 GW_LOG_ERROR("service", "the new configuration did not start ("
@@ -182,6 +184,7 @@ void Service::run(Config config) {
                 previous.reset();
                 continue;
             }
+            next = generation.run(previous.has_value());
             if (!next) return;
             previous = generation.config();
         }
