@@ -8,14 +8,25 @@
 #      (systemd-analyze verify and security), towngwd --check-config of the installed config
 #   b. the INSTALLED towngwd, as user towngw without capabilities, on /etc/towngw/towngw.json
 #      with --set overrides: its RS-485 line pointed at towngw-sim (RTU over TCP), its broker at
-#      a port where nothing listens -> the outbox in /var/lib/towngw fills; SIGTERM, exit 0
+#      a port where nothing listens.
+#      b1. on a new database (a scratch path in /var/lib/towngw): the schema a new database gets
+#      b2. schema migration: /var/lib/towngw/outbox.db is first a database of schema version 3
+#          (as released; towngw:towngw 0640) holding undelivered rows under the test's topic root
+#          and meta last_seq above them. The daemon migrates it on its own: user_version, tables,
+#          columns and meta keys become exactly those of the new database of b1, the old rows
+#          are unchanged, new rows get seqs above the old last_seq (no reuse) -> the outbox
+#          fills. A technician (user nobody, only in group towngw) runs a scripted one-point
+#          calibration of water1.turbidity with the INSTALLED towngw, the simulated probe held
+#          in zero water (towngw-sim's "immerse"); `towngw calibration history/export/show`
+#          show it. SIGTERM, exit 0
 #   c. the conffile is edited, then two upgrades made by repacking the .deb with higher
 #      versions: one with an unchanged packaged conffile (plain dpkg -i), one with a changed one
-#      (--force-confdef --force-confold): the local edit, the outbox rows and the ownership
-#      survive; the upgraded daemon then delivers the buffered rows to a real mosquitto
-#   d. dpkg --purge: binaries, /etc/towngw, /var/lib/towngw, /run/towngw, the unit and its
-#      enablement are gone (the towngw user stays by design; this test deletes it again if it
-#      created it)
+#      (--force-confdef --force-confold): the local edit, the outbox rows, the calibration
+#      history, the schema version and the ownership survive; the upgraded daemon then delivers
+#      the buffered rows to a real mosquitto (the schema-v3 rows byte for byte, with their
+#      original seqs; no other seq at or below the old last_seq), and its CLI still shows the
+#      same calibration entry (version, hash, record, technician) as current and the hash
+#      chain intact
 # The daemon is never started through systemd. The package is purged in a trap whatever
 # happens. Exit 77 (ctest SKIP_RETURN_CODE) when not root, without dpkg, or when a towngw
 # package that this test did not install is on the machine.
@@ -63,6 +74,10 @@ command -v "$cpack_bin" >/dev/null || skip "cpack ($cpack_bin) not found"
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 [[ -x $mosquitto_bin ]] || skip "mosquitto is not installed"
 command -v mosquitto_sub >/dev/null || skip "mosquitto_sub (mosquitto-clients) is not installed"
+# The technician of the calibration: a user that is neither root nor towngw, only in group towngw.
+if ! getent passwd nobody >/dev/null || ! getent group nogroup >/dev/null; then
+  skip "user nobody or group nogroup is missing (they play the technician)"
+fi
 for bin in towngwd towngw towngw-sim; do
   [[ -x $build_dir/bin/$bin ]] || fail "$build_dir/bin/$bin is missing: build first (scripts/build.sh)"
 done
@@ -118,6 +133,12 @@ remove_user_if_ours() {
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
+  # A traced towngwd is strace's child, not ours: stopping strace alone would leave it running
+  # (as towngw, so the user could not be deleted either). Stop it first, by its PID.
+  if [[ -n ${gateway_pid:-} && $gateway_pid != "${launcher_pid:-}" ]] && alive "$gateway_pid"; then
+    kill -TERM "$gateway_pid" 2>/dev/null || true
+    wait_for 10 exited "$gateway_pid" || kill -KILL "$gateway_pid" 2>/dev/null || true
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     stop_pid "${pids[i]}" 10
   done
@@ -258,12 +279,13 @@ if command -v systemd-analyze >/dev/null; then
   log "unit verified, systemd-analyze security exposure $exposure"
 fi
 
-# --- b. run the installed daemon as towngw; the outbox fills ------------------------------------
+# --- b. run the installed daemon as towngw: a new database, then a schema-v3 one ---------------
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c 'import json, sys; v = json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2" 2>/dev/null; }
 
 "$build_dir/bin/towngw-sim" --scenario "$root/simulators/scenarios/demo.json" --tcp-port 0 \
-  --rtu-tcp-port 0 --ready-file "$tmp/sim.ready" >"$tmp/sim.log" 2>&1 &
+  --rtu-tcp-port 0 --control-socket "$tmp/sim.control" --ready-file "$tmp/sim.ready" \
+  >"$tmp/sim.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
 sim_ready() { exited "$sim_pid" || [[ -n $(json_field "$tmp/sim.ready" rtu_tcp_port) ]]; }
@@ -271,10 +293,52 @@ wait_for 15 sim_ready || true
 rtu_port=$(json_field "$tmp/sim.ready" rtu_tcp_port)
 [[ -n $rtu_port ]] || fail "towngw-sim did not write its RTU-over-TCP port to its ready file" "$tmp/sim.log"
 
+# One request on towngw-sim's control socket (one JSON line each way); fails unless "ok": true.
+sim_control() { # JSON
+  python3 - "$tmp/sim.control" "$1" >>"$tmp/sim-control.log" 2>&1 <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+reply = b""
+while not reply.endswith(b"\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    reply += chunk
+print(sys.argv[2], "->", reply.decode().strip())
+sys.exit(0 if json.loads(reply).get("ok") is True else 1)
+PY
+}
+# The sensor calibrated in b2. Its simulated probe sits in zero water from the start, reading
+# 0.12 NTU (docs/calibration.md), before the technician starts, as on site: the daemon's live
+# buffer for the calibration then holds no reading from before the standard.
+cal_sensor=water1.turbidity
+technician="deb-package-test"
+sim_control '{"immerse":{"device":"water1","point":"turbidity","value":0.12,"noise_sd":0.00001}}' ||
+  fail "towngw-sim did not put the turbidity probe into zero water (immerse)" "$tmp/sim-control.log"
+
 db=/var/lib/towngw/outbox.db
 # Read as towngw: a root connection could leave root-owned -wal/-shm files behind.
-sql() { as_towngw sqlite3 -batch -cmd '.timeout 5000' "$db" "$1"; }
-outbox_rows() { [[ -f $db ]] && sql 'SELECT count(*) FROM outbox;' 2>/dev/null || echo 0; }
+sql_on() { as_towngw sqlite3 -batch -cmd '.timeout 5000' "$1" "$2"; }
+sql() { sql_on "$db" "$1"; }
+# What a database's schema is: user_version (first line), every table, index and trigger with
+# its columns, the meta keys. Compared between a new and a migrated database.
+schema_of() { # DB
+  [[ -f $1 ]] || { echo "$1 does not exist"; return 1; }
+  as_towngw sqlite3 -batch -cmd '.timeout 5000' "$1" <<'SQL'
+PRAGMA user_version;
+SELECT m.type || ' ' || m.name || ifnull(' (' || (
+         SELECT group_concat(c.name || ' ' || c.type
+                || CASE WHEN c."notnull" THEN ' not null' ELSE '' END
+                || CASE WHEN c.pk THEN ' pk' ELSE '' END
+                || ifnull(' default ' || c.dflt_value, ''), ', ')
+           FROM pragma_table_info(m.name) AS c) || ')', '')
+  FROM sqlite_master AS m WHERE m.name NOT LIKE 'sqlite_%' ORDER BY m.type, m.name;
+SELECT 'meta keys: ' || group_concat(key, ' ') FROM (SELECT key FROM meta ORDER BY key);
+SQL
+}
 
 # As RuntimeDirectory=towngw would (postrm removes it on purge).
 install -d -m 0750 -o towngw -g towngw /run/towngw
@@ -292,29 +356,31 @@ forget_pid() { # PID: reaped, no longer ours to stop
 strace_bin=$(command -v strace || true)
 gateway_pid=""  # towngwd
 launcher_pid="" # our child: towngwd itself, or strace tracing it
-start_gateway() { # LOG BROKER_URI [trace]
-  local transport
+start_gateway() { # LOG BROKER_URI [trace|notrace [EXTRA_TOWNGWD_ARG...]]
+  local log=$1 broker=$2 transport
   local -a tracer=()
   [[ ${3:-} == trace && -n $strace_bin ]] && tracer=("$strace_bin" -f -qq -o "$tmp/towngwd.strace")
+  shift "$(($# < 3 ? $# : 3))"
   transport=$(printf '{"type":"modbus-rtu-over-tcp","host":"127.0.0.1","port":%s,"baud":9600,"parity":"N","data_bits":8,"stop_bits":1}' "$rtu_port")
   (
     cd /
     umask 0027
     exec "${tracer[@]}" setpriv --reuid=towngw --regid=towngw --init-groups --no-new-privs \
       --bounding-set=-all --inh-caps=-all /usr/sbin/towngwd --config /etc/towngw/towngw.json \
-      --set "/mqtt/broker=$2" \
+      --set "/mqtt/broker=$broker" \
       --set "/mqtt/reconnect_max_s=2" \
       --set "/devices/0/transport=$transport" \
       --set "/clock/trust=system" \
-      --set "/sensors/0/window_s=1" --set "/sensors/1/window_s=1" --set "/sensors/2/window_s=1"
-  ) >"$1" 2>&1 &
+      --set "/sensors/0/window_s=1" --set "/sensors/1/window_s=1" --set "/sensors/2/window_s=1" \
+      "$@"
+  ) >"$log" 2>&1 &
   launcher_pid=$!
   pids+=("$launcher_pid")
   gateway_pid=$launcher_pid
   if ((${#tracer[@]})); then
     traced_child() { exited "$launcher_pid" || gateway_pid=$(pgrep -P "$launcher_pid" | head -n1); }
-    wait_for 10 traced_child || fail "strace did not start towngwd" "$1"
-    [[ -n $gateway_pid ]] || fail "strace exited without starting towngwd" "$1"
+    wait_for 10 traced_child || fail "strace did not start towngwd" "$log"
+    [[ -n $gateway_pid ]] || fail "strace exited without starting towngwd" "$log"
   fi
 }
 stop_gateway() { # LOG: SIGTERM, wait for the exit by PID, expect status 0
@@ -373,16 +439,202 @@ PY
 }
 
 dead_broker_port=$(free_port)
-log "towngwd (installed, as towngw): RTU line -> towngw-sim 127.0.0.1:$rtu_port, broker -> 127.0.0.1:$dead_broker_port (nothing listens)"
+# True once towngwd answers on its control socket, which it opens after its database (migrated).
+daemon_answers() { exited "$gateway_pid" || as_towngw /usr/bin/towngw status --json >/dev/null 2>&1; }
+
+# --- b1. a new database: the schema this towngwd gives a database it creates ---------------------
+new_db=/var/lib/towngw/deb-test-new.db
+log "towngwd (installed, as towngw) on a new database $new_db: RTU line -> towngw-sim 127.0.0.1:$rtu_port, broker -> 127.0.0.1:$dead_broker_port (nothing listens)"
+start_gateway "$tmp/towngwd-new-db.log" "tcp://127.0.0.1:$dead_broker_port" notrace \
+  --set "/storage/path=$new_db"
+wait_for 15 daemon_answers || true
+alive "$gateway_pid" || fail "towngwd exited on a new database" "$tmp/towngwd-new-db.log"
+daemon_answers || fail "towngwd did not answer towngw status within 15 s (new database)" "$tmp/towngwd-new-db.log"
+stop_gateway "$tmp/towngwd-new-db.log"
+schema_of "$new_db" >"$tmp/schema-new.txt" 2>&1 ||
+  fail "cannot read the schema of the new database $new_db" "$tmp/schema-new.txt"
+current_version=$(head -n1 "$tmp/schema-new.txt")
+if [[ ! $current_version =~ ^[0-9]+$ ]] || ((current_version <= 3)); then
+  fail "a new database has user_version '$current_version', expected a number > 3" "$tmp/schema-new.txt"
+fi
+rm -f "$new_db" "$new_db-wal" "$new_db-shm" "$new_db.seq" "$new_db.seq.tmp"
+leftover=$(find /var/lib/towngw -mindepth 1 -printf '%p ')
+[[ -z $leftover ]] || fail "after removing the new database, /var/lib/towngw still holds: $leftover"
+
+# --- b2. a database of schema version 3 in /var/lib/towngw, migrated by the installed daemon ------
+# The schema as released with version 3 (tests/unit/store_test.cpp, "a database of the previous
+# schema ..."), holding undelivered rows of an hour ago under this configuration's topic root;
+# seqs 104 and 105 were delivered before the upgrade, so meta last_seq is above the last row.
+topic_root=townbrain/v1/my-town/gw-01
+old_seqs=(101 102 103)
+old_last_seq=105
+old_sensors=(water1.ph water1.temperature water1.turbidity)
+old_metrics=(ph water_temperature turbidity)
+old_units=(pH degC NTU)
+old_means=(7.2 18.0 1.2)
+old_s=$(($(date +%s) / 60 * 60 - 3600))
+old_start=$(date -u -d "@$old_s" +%Y-%m-%dT%H:%M:%SZ)
+old_end=$(date -u -d "@$((old_s + 60))" +%Y-%m-%dT%H:%M:%SZ)
+: >"$tmp/old-payloads.txt"
+{
+  cat <<'SQL'
+PRAGMA journal_mode=WAL;
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,
+ payload TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+SQL
+  printf "INSERT INTO meta(key, value) VALUES ('last_seq', %s);\n" "$old_last_seq"
+  cat <<'SQL'
+CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL,
+ boot_id TEXT NOT NULL, mono_ms INTEGER NOT NULL, wall_ms INTEGER NOT NULL,
+ clock INTEGER NOT NULL, raw REAL NOT NULL, value REAL NOT NULL,
+ quality INTEGER NOT NULL);
+CREATE INDEX readings_by_sensor_time ON readings(sensor, wall_ms);
+INSERT INTO meta(key, value) VALUES ('evicted_total', 0), ('rejected_total', 0);
+INSERT INTO meta(key, value) VALUES ('eviction_span_first', 0),
+ ('eviction_span_count', 0), ('last_eviction_event_seq', 0);
+SQL
+  for i in "${!old_seqs[@]}"; do
+    m=${old_means[i]}
+    payload=$(printf '{"v":1,"town_id":"my-town","gateway_id":"gw-01","seq":%s,"sensor":"%s","device":"water1","metric":"%s","unit":"%s","window_start":"%s","window_end":"%s","window_s":60,"count":60,"expected":60,"failed":0,"min":%s,"max":%s,"mean":%s,"last":%s,"quality":"good","flag":"N","clock":"synchronised","historical":true}' \
+      "${old_seqs[i]}" "${old_sensors[i]}" "${old_metrics[i]}" "${old_units[i]}" "$old_start" "$old_end" "$m" "$m" "$m" "$m")
+    printf '%s\n' "$payload" >>"$tmp/old-payloads.txt"
+    printf "INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (%s, '%s', '%s', %s);\n" \
+      "${old_seqs[i]}" "$topic_root/data/${old_sensors[i]}" "$payload" "$((old_s * 1000 + 60000))"
+  done
+  echo 'PRAGMA user_version=3;'
+} >"$tmp/schema-v3.sql"
+(umask 0027 && as_towngw sqlite3 -batch "$db" <"$tmp/schema-v3.sql") >"$tmp/schema-v3.log" 2>&1 ||
+  fail "could not create the schema-v3 database $db" "$tmp/schema-v3.log"
+chown towngw:towngw "$db"
+chmod 0640 "$db"
+expect_stat "$db" "640 towngw:towngw"
+[[ $(sql 'PRAGMA user_version;') == 3 ]] || fail "the hand-made database $db is not at user_version 3"
+sql 'SELECT seq, topic, payload, created_ms FROM outbox ORDER BY seq;' >"$tmp/old-rows.txt"
+printf '%s\n' "${old_seqs[@]}" >"$tmp/old.seqs"
+
+log "towngwd (installed, as towngw) on $db of schema version 3 (${#old_seqs[@]} undelivered rows, last_seq $old_last_seq), broker -> 127.0.0.1:$dead_broker_port (nothing listens)"
 start_gateway "$tmp/towngwd-1.log" "tcp://127.0.0.1:$dead_broker_port" trace
-outbox_filled() { exited "$gateway_pid" || (($(outbox_rows) >= 6)); }
+new_rows() { [[ -f $db ]] && sql "SELECT count(*) FROM outbox WHERE seq > $old_last_seq;" 2>/dev/null || echo 0; }
+outbox_filled() { exited "$gateway_pid" || (($(new_rows) >= 6)); }
 wait_for 30 outbox_filled || true
-alive "$gateway_pid" || fail "towngwd exited" "$tmp/towngwd-1.log"
-(($(outbox_rows) >= 6)) || fail "the outbox holds $(outbox_rows) rows after 30 s, expected >= 6" "$tmp/towngwd-1.log"
+alive "$gateway_pid" || fail "towngwd exited (on the schema-v3 database)" "$tmp/towngwd-1.log"
+(($(new_rows) >= 6)) || fail "the outbox holds $(new_rows) new rows after 30 s, expected >= 6" "$tmp/towngwd-1.log"
 expect_stat /run/towngw/control.sock "660 towngw:towngw"
 as_towngw /usr/bin/towngw status --json >"$tmp/status.json" 2>&1 ||
   fail "towngw status (installed CLI, default socket, as towngw) failed" "$tmp/status.json"
 grep -q '"depth"' "$tmp/status.json" || fail "towngw status --json shows no outbox depth" "$tmp/status.json"
+
+# The migration: the same schema as a new database, the old rows untouched, no seq reused.
+schema_of "$db" >"$tmp/schema-migrated.txt" 2>&1 ||
+  fail "cannot read the schema of the migrated database $db" "$tmp/schema-migrated.txt"
+diff -u "$tmp/schema-new.txt" "$tmp/schema-migrated.txt" >"$tmp/schema.diff" ||
+  fail "the schema-v3 database, migrated by towngwd, differs from a new database (user_version, tables, columns or meta keys; - new, + migrated)" "$tmp/schema.diff"
+sql "SELECT seq, topic, payload, created_ms FROM outbox WHERE seq <= $old_last_seq ORDER BY seq;" \
+  >"$tmp/old-rows-migrated.txt"
+diff -u "$tmp/old-rows.txt" "$tmp/old-rows-migrated.txt" >"$tmp/old-rows.diff" ||
+  fail "the rows of the schema-v3 database changed in the migration (- before, + after)" "$tmp/old-rows.diff"
+first_new=$(sql "SELECT min(seq) FROM outbox WHERE seq NOT IN ($(IFS=,; echo "${old_seqs[*]}"));")
+((first_new > old_last_seq)) ||
+  fail "towngwd reused seqs after the migration: its first new row has seq $first_new, the old last_seq was $old_last_seq"
+grep -q "schema v3 migrated to v$current_version" "$tmp/towngwd-1.log" ||
+  fail "towngwd did not log the migration (\"schema v3 migrated to v$current_version\")" "$tmp/towngwd-1.log"
+log "schema v3 -> v$current_version migrated on start (tables, columns and meta keys as a new database's), the ${#old_seqs[@]} old rows unchanged, new seqs from $first_new"
+
+# --- b2 (cont.). a technician calibrates through the installed CLI -----------------------------
+# The technician is in group towngw only (neither root nor the daemon's user): the socket's
+# mode 0660 towngw:towngw and /run/towngw's 0750 towngw:towngw let the group in.
+as_technician() { setpriv --reuid=nobody --regid=nogroup --groups=towngw "$@"; }
+# export (JSON, with the hashes), history --json, show --json and the human history, as towngw.
+fetch_calibration() { # PREFIX
+  local what
+  : >"$1.err"
+  for what in export history show; do
+    as_towngw /usr/bin/towngw calibration "$what" "$cal_sensor" --json >"$1-$what.json" 2>>"$1.err" ||
+      fail "towngw calibration $what $cal_sensor --json (installed CLI, as towngw) failed" "$1.err"
+  done
+  as_towngw /usr/bin/towngw calibration history "$cal_sensor" >"$1-history.txt" 2>>"$1.err" ||
+    fail "towngw calibration history $cal_sensor (installed CLI, as towngw) failed" "$1-history.txt"
+  grep -qE "^v1 .* $technician " "$1-history.txt" ||
+    fail "towngw calibration history $cal_sensor does not list v1 by $technician" "$1-history.txt"
+  grep -q '^hash chain: ok' "$1-history.txt" ||
+    fail "towngw calibration history $cal_sensor does not say 'hash chain: ok'" "$1-history.txt"
+}
+# Prints the calibration in one line, or what is wrong with it (exit 1). With a second PREFIX:
+# the history entry must be exactly the one seen then (id, version, hashes, record, time).
+check_calibration() { # PREFIX [PREFIX_BEFORE]
+  python3 - "$cal_sensor" "$technician" "$@" <<'PY'
+import json, sys
+
+sensor, technician, prefix = sys.argv[1:4]
+before_prefix = sys.argv[4] if len(sys.argv) > 4 else None
+
+def load(p, what):
+    try:
+        with open(f"{p}-{what}.json") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"towngw calibration {what} --json: no JSON ({e})")
+
+def sensor_entries(export):
+    return [e for e in export.get("entries", []) if e.get("sensor") == sensor]
+
+export, history, show = (load(prefix, w) for w in ("export", "history", "show"))
+problems = []
+for what, doc in (("export", export), ("history", history)):
+    if not (doc.get("chain") or {}).get("ok"):
+        problems.append(f"{what}: the hash chain is not ok: {doc.get('chain')}")
+entries = sensor_entries(export)
+if len(entries) != 1:
+    sys.exit(f"export: {len(entries)} history entries of {sensor}, expected 1: {entries}")
+entry = entries[0]
+record = json.loads(entry["record"])
+after = record.get("after") or {}
+if entry.get("version") != 1 or record.get("version") != 1:
+    problems.append(f"export: version {entry.get('version')} (record: {record.get('version')}), expected 1")
+if record.get("technician") != technician:
+    problems.append(f"export: technician {record.get('technician')!r}, expected {technician!r}")
+if record.get("sensor") != sensor or record.get("action") != "calibration":
+    problems.append(f"export: record of {record.get('sensor')!r}, action {record.get('action')!r}")
+if not isinstance(after.get("offset"), (int, float)) or abs(after["offset"] + 0.12) > 0.01:
+    problems.append(f"export: offset after the zero calibration is {after.get('offset')}, expected about -0.12")
+records = history.get("records", [])
+if records != [record]:
+    problems.append(f"history: records {records} are not the exported record {record}")
+current = show.get("calibration") or {}
+if current.get("version") != 1 or current.get("state") != "valid":
+    problems.append(f"show: the current calibration is version {current.get('version')}, state {current.get('state')!r}; expected version 1, valid")
+for key in ("gain", "offset"):
+    if not isinstance(current.get(key), (int, float)) or abs(current[key] - after.get(key, float("nan"))) > 1e-9:
+        problems.append(f"show: {key} in force is {current.get(key)}, the record's is {after.get(key)}")
+if show.get("calibrating") is not False:
+    problems.append(f"show: calibrating is {show.get('calibrating')}, expected false")
+if show.get("latest") != record:
+    problems.append(f"show: the latest record {show.get('latest')} is not the exported record")
+if before_prefix is not None:
+    before = sensor_entries(load(before_prefix, "export"))
+    if before != entries:
+        problems.append(f"export: the history entry changed: before {before}, now {entries}")
+if problems:
+    sys.exit("; ".join(problems))
+print(f"{sensor} v{entry['version']} (history entry {entry['id']}, hash {entry['hash'][:16]}...) by "
+      f"{record['technician']}, offset {after['offset']:.4g}, state {current['state']}")
+PY
+}
+
+log "towngw calibrate $cal_sensor --point 0 --commit (installed CLI, as nobody in group towngw; the probe in zero water)"
+rc=0
+(cd / && as_technician timeout -k 5 60 /usr/bin/towngw calibrate "$cal_sensor" \
+  --technician "$technician" --reason scheduled --point 0 --lot DEB-TEST --note deb_package_test \
+  --commit) >"$tmp/calibrate.log" 2>&1 || rc=$?
+((rc == 0)) || fail "towngw calibrate $cal_sensor --point 0 --commit (installed CLI, as a member of group towngw) exited with status $rc" "$tmp/calibrate.log"
+grep -q "^committed: $cal_sensor v1 " "$tmp/calibrate.log" ||
+  fail "towngw calibrate did not print 'committed: $cal_sensor v1'" "$tmp/calibrate.log"
+alive "$gateway_pid" || fail "towngwd exited during the calibration" "$tmp/towngwd-1.log"
+fetch_calibration "$tmp/cal-before"
+summary=$(check_calibration "$tmp/cal-before" 2>&1) || fail "after the calibration: $summary" "$tmp/calibrate.log"
+log "calibrated: $summary"
+
 stop_gateway "$tmp/towngwd-1.log"
 if [[ -n $strace_bin ]] && command -v systemd-analyze >/dev/null; then
   refused=$(syscalls_refused_by_unit "$tmp/towngwd.strace" 2>"$tmp/syscalls.log") ||
@@ -392,10 +644,13 @@ if [[ -n $strace_bin ]] && command -v systemd-analyze >/dev/null; then
 fi
 sql 'SELECT seq FROM outbox ORDER BY seq;' >"$tmp/buffered.seqs"
 buffered=$(wc -l <"$tmp/buffered.seqs")
-((buffered >= 6)) || fail "only $buffered rows in the outbox after the stop"
+((buffered >= 6 + ${#old_seqs[@]})) || fail "only $buffered rows in the outbox after the stop"
 log "outbox holds $buffered undelivered rows (seq $(head -n1 "$tmp/buffered.seqs")..$(tail -n1 "$tmp/buffered.seqs"))"
+sql 'SELECT id, sensor, version, hash FROM calibrations ORDER BY id;' >"$tmp/calibrations.rows"
+[[ $(wc -l <"$tmp/calibrations.rows") == 1 ]] || fail "the calibrations table holds not exactly the one calibration" "$tmp/calibrations.rows"
 bad_owner=$(find /var/lib/towngw ! -user towngw -printf '%p ' 2>/dev/null)
 [[ -z $bad_owner ]] || fail "not owned by towngw in /var/lib/towngw: $bad_owner"
+
 
 # --- c. local edit of the conffile, two upgrades -------------------------------------------------
 local_edit='// local edit (deb_package_test): must survive upgrades'
@@ -426,6 +681,11 @@ check_after_upgrade() { # EXPECTED_VERSION
   sql 'SELECT seq FROM outbox ORDER BY seq;' >"$tmp/after-upgrade.seqs"
   cmp -s "$tmp/buffered.seqs" "$tmp/after-upgrade.seqs" ||
     fail "the outbox rows changed across the upgrade to $1 ($(wc -l <"$tmp/after-upgrade.seqs") rows, had $buffered)"
+  sql 'SELECT id, sensor, version, hash FROM calibrations ORDER BY id;' >"$tmp/after-upgrade.calibrations"
+  cmp -s "$tmp/calibrations.rows" "$tmp/after-upgrade.calibrations" ||
+    fail "the calibration history changed across the upgrade to $1 (before: $(cat "$tmp/calibrations.rows"))" "$tmp/after-upgrade.calibrations"
+  [[ $(sql 'PRAGMA user_version;') == "$current_version" ]] ||
+    fail "the database's user_version is $(sql 'PRAGMA user_version;') after the upgrade to $1, was $current_version"
   bad_owner=$(find /var/lib/towngw ! -user towngw -printf '%p ' 2>/dev/null)
   [[ -z $bad_owner ]] || fail "after the upgrade to $1, not owned by towngw: $bad_owner"
 }
@@ -450,7 +710,6 @@ grep -q "packaged change of revision $rev3" /etc/towngw/towngw.json.dpkg-dist 2>
 broker_extra=("user root") # stay root: no user switch for a test broker
 start_broker "$tmp" "${broker_extra[@]}" || true
 [[ -n $broker_port ]] || fail "mosquitto did not start" "$tmp/mosquitto.log"
-topic_root=townbrain/v1/my-town/gw-01
 mosquitto_sub -h 127.0.0.1 -p "$broker_port" -q 1 -i deb-package-test -t "$topic_root/#" \
   >"$tmp/received.jsonl" 2>"$tmp/sub.err" &
 pids+=("$!")
@@ -472,8 +731,23 @@ missing=$(LC_ALL=C sort "$tmp/buffered.seqs" | comm -23 - "$tmp/received.seqs" |
 left=$(sql "SELECT count(*) FROM outbox WHERE seq <= $max_seq;")
 ((left == 0)) || fail "$left buffered rows are still in the outbox after their delivery" "$tmp/towngwd-2.log"
 grep -q '"historical":true' "$tmp/received.jsonl" || fail "no delivered message is marked historical" "$tmp/received.jsonl"
+# The rows of the schema-v3 database arrived as stored, under their original seqs, and no other
+# message carries a seq at or below the old last_seq.
+while IFS= read -r payload; do
+  grep -qxF -- "$payload" "$tmp/received.jsonl" ||
+    fail "a row of the schema-v3 database did not arrive at the broker byte for byte: $payload" "$tmp/received.jsonl"
+done <"$tmp/old-payloads.txt"
+low=$({ grep -vxF -f "$tmp/old.seqs" "$tmp/received.seqs" || true; } | awk -v last="$old_last_seq" '$1 <= last' | tr '\n' ' ')
+[[ -z $low ]] || fail "the broker received seqs at or below the schema-v3 database's last_seq $old_last_seq that are not its rows: $low"
+log "all $buffered buffered rows arrived at the broker and left the outbox (the ${#old_seqs[@]} schema-v3 rows byte for byte, seqs ${old_seqs[*]})"
+
+# The upgraded daemon still has the calibration made before the upgrades, as the one in force.
+fetch_calibration "$tmp/cal-after"
+summary=$(check_calibration "$tmp/cal-after" "$tmp/cal-before" 2>&1) ||
+  fail "the calibration made before the upgrades, seen by the upgraded daemon: $summary" "$tmp/cal-after-history.txt"
+alive "$gateway_pid" || fail "the upgraded towngwd exited" "$tmp/towngwd-2.log"
 stop_gateway "$tmp/towngwd-2.log"
-log "all $buffered buffered rows arrived at the broker and left the outbox"
+log "after the upgrades, still in force: $summary"
 
 # --- d. purge ------------------------------------------------------------------------------------
 log "dpkg --purge towngw"

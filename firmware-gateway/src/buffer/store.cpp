@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/log.hpp"
 #include "core/sha256.hpp"
 #include "core/time_format.hpp"
 
@@ -385,6 +386,9 @@ void Store::migrate() {
         exec("COMMIT");
         tx.done = true;
     }
+    // An upgrade's migration is worth a line: the operator sees when the schema changed.
+    if (version != 0 && version < latest)
+        GW_LOG_INFO("store", path_ << ": schema v" << version << " migrated to v" << latest);
 }
 
 void Store::reserve_seqs(std::uint64_t up_to) {
