@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
         } else if (arg == "--messages" && has_value) {
             messages = std::stoull(argv[++i]);
         } else if (arg == "--batch" && has_value) {
-            batch = std::max<std::size_t>(1, std::stoull(argv[++i]));
+            batch = std::max<std::size_t>(1, static_cast<std::size_t>(std::stoull(argv[++i])));
         } else if (arg == "--max-bytes" && has_value) {
             max_bytes = std::stoull(argv[++i]);
         } else {
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
         while (done < messages) {
             gw::CommitBatch b;
             for (std::size_t k = 0; k < batch && done < messages; ++k, ++done) {
-                const auto& s = kSensors[done % kSensors.size()];
+                const auto& s = kSensors[static_cast<std::size_t>(done % kSensors.size())];
                 const std::int64_t start =
                     first_start + static_cast<std::int64_t>(done / kSensors.size()) * kWindowS;
                 const double phase = static_cast<double>(done) * 0.37;
