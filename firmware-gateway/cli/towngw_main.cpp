@@ -45,8 +45,10 @@ Commands:
                  e.g. towngw calibration history water1.ph
   watch        print the gateway's MQTT data messages as a live table
                  e.g. towngw watch --broker tcp://127.0.0.1:1883
+  hj212        decode, encode or check HJ 212 frames locally (no towngwd)
+                 e.g. towngw hj212 decode '##0101QN=...&&1C80'
 
-Options of every command but watch:
+Options of every command but watch and hj212:
   --socket PATH   control socket of towngwd (default /run/towngw/control.sock)
   --config FILE   take the control socket path from towngwd's configuration
   --json          machine-readable output (on stdout; messages stay on stderr)
@@ -54,7 +56,8 @@ Options of every command but watch:
 
 Exit codes:
   0   ok
-  1   towngwd refused (the reason is printed), or an aborted calibration
+  1   towngwd refused (the reason is printed), an aborted calibration, or an
+      invalid HJ 212 frame (hj212 decode/check)
   2   calibration rejected: it fails its acceptance limits (each reason printed)
   64  bad command line (the bad argument is named)
   69  towngwd not reachable (is it running? are you in the socket's group?)
@@ -223,10 +226,12 @@ int main(int argc, char** argv) {
         if (command == "calibrate") return cli::cmd_calibrate(rest);
         if (command == "calibration") return cli::cmd_calibration(rest);
         if (command == "watch") return cmd_watch(rest);
+        if (command == "hj212") return cli::cmd_hj212(rest);
         throw cli::UsageError("unknown command \"" + command + "\"");
     } catch (const cli::UsageError& e) {
         const bool known = command == "status" || command == "sensors" || command == "read" ||
-                           command == "calibrate" || command == "calibration" || command == "watch";
+                           command == "calibrate" || command == "calibration" ||
+                           command == "watch" || command == "hj212";
         std::cerr << "towngw: " << e.what() << "\n(see towngw " << (known ? command + " " : "")
                   << "--help)\n";
         return cli::kExitUsage;
