@@ -15,6 +15,7 @@ packages=(
   libsqlite3-dev sqlite3 nlohmann-json3-dev catch2 libmodbus-dev
   mosquitto mosquitto-clients openssl python3-jsonschema python3-jinja2
   strace  # tests/package: every syscall the installed daemon makes vs the unit's SystemCallFilter
+  clang-14 libclang-rt-14-dev  # tests/fuzz: libFuzzer + ASan/UBSan runtimes for ctest -L fuzz
   "$@"
 )
 
