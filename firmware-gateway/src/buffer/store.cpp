@@ -132,6 +132,23 @@ constexpr const char* kMigrations[] = {
     // 8: the edge analytics' own state (alarm phases, flow and bin trackers), as JSON text
     // per owner key, so a restart resumes an alarm instead of raising it again.
     "CREATE TABLE analytics_state (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;",
+    // 9: HJ 212 frames per platform (docs/hj212.md): sent in id order until acknowledged, then
+    // kept as history (to answer history requests) until pruned, except `keep` = 0 frames
+    // (real-time data, CN 2011), deleted once delivered. AUTOINCREMENT: an id is never reused,
+    // even after the newest frames are deleted.
+    "CREATE TABLE hj212_frames ("
+    "  id           INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  platform     TEXT    NOT NULL,"
+    "  cn           TEXT    NOT NULL,"
+    "  data_time_ms INTEGER NOT NULL,"
+    "  qn           TEXT    NOT NULL,"
+    "  cp           TEXT    NOT NULL,"
+    "  keep         INTEGER NOT NULL,"
+    "  created_ms   INTEGER NOT NULL,"
+    "  delivered_ms INTEGER);"
+    "CREATE INDEX hj212_pending_by_platform ON hj212_frames(platform, id)"
+    " WHERE delivered_ms IS NULL;"
+    "CREATE INDEX hj212_by_time ON hj212_frames(platform, cn, data_time_ms);",
 };
 
 /// Seqs are reserved this many at a time in the sidecar file: one fsync per block.
@@ -142,6 +159,12 @@ constexpr double kFillTarget = 0.90;
 constexpr std::uint64_t kReadingRowBytes = 60;
 /// Rough bytes an open window row takes.
 constexpr std::uint64_t kOpenWindowRowBytes = 100;
+/// Rough bytes an HJ 212 frame row takes besides its text (ids, times, two index entries).
+constexpr std::uint64_t kHj212RowOverhead = 64;
+
+std::uint64_t hj212_size(const Hj212FrameAppend& f) {
+    return 2 * f.platform.size() + 2 * f.cn.size() + f.qn.size() + f.cp.size() + kHj212RowOverhead;
+}
 
 /// Resets a statement's bindings and cursor on scope exit.
 struct StatementReset {
@@ -288,6 +311,9 @@ void Store::configure() {
         "SELECT seq, topic, payload FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?");
     delete_message_ = prepare("DELETE FROM outbox WHERE seq = ?");
     save_meta_ = prepare("UPDATE meta SET value = ? WHERE key = ?");
+    insert_hj212_ = prepare(
+        "INSERT INTO hj212_frames(platform, cn, data_time_ms, qn, cp, keep, created_ms)"
+        " VALUES (?,?,?,?,?,?,?)");
 
     depth_ = query_u64("SELECT COUNT(*) FROM outbox");
     evicted_total_ = query_u64("SELECT value FROM meta WHERE key = 'evicted_total'");
@@ -309,13 +335,13 @@ void Store::configure() {
 }
 
 void Store::close() {
-    for (sqlite3_stmt* s :
-         {insert_message_, insert_reading_, delete_readings_, save_open_window_,
-          delete_aggregated_readings_, delete_open_windows_, peek_, delete_message_, save_meta_})
+    for (sqlite3_stmt* s : {insert_message_, insert_reading_, delete_readings_, save_open_window_,
+                            delete_aggregated_readings_, delete_open_windows_, peek_,
+                            delete_message_, save_meta_, insert_hj212_})
         sqlite3_finalize(s);
     insert_message_ = insert_reading_ = delete_readings_ = save_open_window_ =
         delete_aggregated_readings_ = delete_open_windows_ = peek_ = delete_message_ = save_meta_ =
-            nullptr;
+            insert_hj212_ = nullptr;
     if (db_ != nullptr) sqlite3_close(db_);
     db_ = nullptr;
 }
@@ -437,7 +463,13 @@ std::optional<Eviction> Store::make_room(std::uint64_t needed_bytes, std::uint64
     auto used = [this] {
         return (query_u64("PRAGMA page_count") - query_u64("PRAGMA freelist_count")) * page_size_;
     };
-    if (used() + needed_bytes <= target) return std::nullopt;
+    auto fits = [&] { return used() + needed_bytes <= target; };
+    if (fits()) return std::nullopt;
+    // Delivered HJ 212 frames are only history: they go first, whatever the policy. Undelivered
+    // HJ 212 frames count toward the size but are never evicted here: the platform has not got
+    // them, and there is no eviction event in HJ 212 to tell it.
+    evict_hj212_history(needed_bytes, fits);
+    if (fits()) return std::nullopt;
     if (options_.when_full == WhenFull::RejectNew) {
         rejected = incoming;
         return std::nullopt;
@@ -468,6 +500,36 @@ std::optional<Eviction> Store::make_room(std::uint64_t needed_bytes, std::uint64
     return eviction;
 }
 
+void Store::evict_hj212_history(std::uint64_t needed_bytes, const std::function<bool()>& fits) {
+    std::uint64_t evicted = 0;
+    for (int round = 0; round < 64 && !fits(); ++round) {
+        const std::uint64_t want = std::max<std::uint64_t>(needed_bytes * 2, 4 * page_size_);
+        sqlite3_stmt* q = prepare(
+            "SELECT id, 2 * length(platform) + 2 * length(cn) + length(qn) + length(cp)"
+            " FROM hj212_frames WHERE delivered_ms IS NOT NULL ORDER BY id LIMIT 4096");
+        std::uint64_t freed = 0;
+        std::int64_t upto = 0;
+        std::uint64_t count = 0;
+        int rc = SQLITE_ROW;
+        while (freed < want && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            upto = sqlite3_column_int64(q, 0);
+            freed += static_cast<std::uint64_t>(sqlite3_column_int64(q, 1)) + kHj212RowOverhead;
+            ++count;
+        }
+        sqlite3_finalize(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("select HJ 212 history to evict");
+        if (count == 0) break;
+        exec(("DELETE FROM hj212_frames WHERE delivered_ms IS NOT NULL AND id <= " +
+              std::to_string(upto))
+                 .c_str());
+        evicted += count;
+    }
+    if (evicted > 0)
+        GW_LOG_INFO("store", path_ << ": " << evicted
+                                   << " delivered HJ 212 frame(s) evicted from the history to"
+                                      " make room");
+}
+
 CommitResult Store::commit(CommitBatch batch) {
     CommitResult result;
     if (batch.empty()) return result;
@@ -478,6 +540,7 @@ CommitResult Store::commit(CommitBatch batch) {
     for (const auto& w : batch.windows)
         needed += stored_size(w.message.topic, w.message.body.dump());
     for (const auto& e : batch.events) needed += stored_size(e.topic, e.body.dump());
+    for (const auto& f : batch.hj212_frames) needed += hj212_size(f);
 
     exec("BEGIN IMMEDIATE");
     Transaction tx{db_};
@@ -587,6 +650,19 @@ CommitResult Store::commit(CommitBatch batch) {
             result.calibrations.push_back(append_calibration(c));
         for (const auto& setting : batch.settings) save_sensor_setting(setting);
         for (const auto& row : batch.analytics_state) save_analytics_state(row);
+        for (const auto& f : batch.hj212_frames) {
+            StatementReset reset{insert_hj212_};
+            bind_text(insert_hj212_, 1, f.platform);
+            bind_text(insert_hj212_, 2, f.cn);
+            sqlite3_bind_int64(insert_hj212_, 3, f.data_time_ms);
+            bind_text(insert_hj212_, 4, f.qn);
+            bind_text(insert_hj212_, 5, f.cp);
+            sqlite3_bind_int(insert_hj212_, 6, f.keep_as_history ? 1 : 0);
+            sqlite3_bind_int64(insert_hj212_, 7, created);
+            if (sqlite3_step(insert_hj212_) != SQLITE_DONE) fail("insert HJ 212 frame");
+            result.hj212_last_id = sqlite3_last_insert_rowid(db_);
+        }
+        if (!batch.hj212_delivered.empty()) mark_hj212_delivered(batch.hj212_delivered, created);
         // Only when a message was stored: an unchanged counter still rewrites its page, one
         // page per flush for nothing.
         if (last_seq_ != std::get<0>(saved)) save_counter("last_seq", last_seq_);
@@ -958,7 +1034,113 @@ StoreStats Store::stats() {
     s.last_seq = last_seq_;
     s.readings = query_u64("SELECT COUNT(*) FROM readings");
     s.open_windows = query_u64("SELECT COUNT(*) FROM open_windows");
+    s.hj212_pending = query_u64("SELECT COUNT(*) FROM hj212_frames WHERE delivered_ms IS NULL");
+    s.hj212_history = query_u64("SELECT COUNT(*) FROM hj212_frames") - s.hj212_pending;
     return s;
+}
+
+namespace {
+constexpr const char* kHj212Columns =
+    "SELECT id, platform, cn, qn, cp, data_time_ms, created_ms, delivered_ms FROM hj212_frames";
+
+StoredHj212Frame hj212_frame(sqlite3_stmt* q) {
+    StoredHj212Frame f;
+    f.id = sqlite3_column_int64(q, 0);
+    f.platform = column_text(q, 1);
+    f.cn = column_text(q, 2);
+    f.qn = column_text(q, 3);
+    f.cp = column_text(q, 4);
+    f.data_time_ms = sqlite3_column_int64(q, 5);
+    f.created_ms = sqlite3_column_int64(q, 6);
+    if (sqlite3_column_type(q, 7) != SQLITE_NULL) f.delivered_ms = sqlite3_column_int64(q, 7);
+    return f;
+}
+
+sqlite3_int64 sql_limit(std::size_t limit) {
+    return static_cast<sqlite3_int64>(std::min<std::uint64_t>(limit, INT64_MAX));
+}
+}  // namespace
+
+std::vector<StoredHj212Frame> Store::hj212_pending(const std::string& platform,
+                                                   std::int64_t after_id, std::size_t limit) {
+    std::vector<StoredHj212Frame> out;
+    // "delivered_ms IS NULL" spelled as in the partial index, so the index serves the query.
+    sqlite3_stmt* stmt =
+        prepare((std::string(kHj212Columns) +
+                 " WHERE platform = ?1 AND delivered_ms IS NULL AND id > ?2 ORDER BY id LIMIT ?3")
+                    .c_str());
+    bind_text(stmt, 1, platform);
+    sqlite3_bind_int64(stmt, 2, after_id);
+    sqlite3_bind_int64(stmt, 3, sql_limit(limit));
+    for_each_row(stmt, "read pending HJ 212 frames",
+                 [&](sqlite3_stmt* q) { out.push_back(hj212_frame(q)); });
+    return out;
+}
+
+void Store::hj212_delivered(const std::vector<std::int64_t>& ids, std::int64_t delivered_ms) {
+    if (ids.empty()) return;
+    exec("BEGIN IMMEDIATE");
+    Transaction tx{db_};
+    mark_hj212_delivered(ids, delivered_ms);
+    exec("COMMIT");
+    tx.done = true;
+}
+
+void Store::mark_hj212_delivered(const std::vector<std::int64_t>& ids, std::int64_t delivered_ms) {
+    struct Finalize {
+        sqlite3_stmt* drop{nullptr};
+        sqlite3_stmt* mark{nullptr};
+        ~Finalize() {
+            sqlite3_finalize(drop);
+            sqlite3_finalize(mark);
+        }
+    } stmts;
+    // Real-time frames (keep = 0) leave; the others become history, keeping the time of their
+    // first acknowledgement.
+    sqlite3_stmt* drop = stmts.drop =
+        prepare("DELETE FROM hj212_frames WHERE id = ?1 AND keep = 0");
+    sqlite3_stmt* mark = stmts.mark =
+        prepare("UPDATE hj212_frames SET delivered_ms = ?2 WHERE id = ?1 AND delivered_ms IS NULL");
+    for (std::int64_t id : ids) {
+        {
+            StatementReset reset{drop};
+            sqlite3_bind_int64(drop, 1, id);
+            if (sqlite3_step(drop) != SQLITE_DONE) fail("delete delivered HJ 212 frame");
+        }
+        StatementReset reset{mark};
+        sqlite3_bind_int64(mark, 1, id);
+        sqlite3_bind_int64(mark, 2, delivered_ms);
+        if (sqlite3_step(mark) != SQLITE_DONE) fail("mark HJ 212 frame delivered");
+    }
+}
+
+std::vector<StoredHj212Frame> Store::hj212_history(const std::string& platform,
+                                                   const std::string& cn, std::int64_t begin_ms,
+                                                   std::int64_t end_ms, std::size_t limit) {
+    std::vector<StoredHj212Frame> out;
+    sqlite3_stmt* stmt = prepare((std::string(kHj212Columns) +
+                                  " WHERE platform = ?1 AND cn = ?2 AND data_time_ms >= ?3"
+                                  " AND data_time_ms <= ?4 ORDER BY data_time_ms, id LIMIT ?5")
+                                     .c_str());
+    bind_text(stmt, 1, platform);
+    bind_text(stmt, 2, cn);
+    sqlite3_bind_int64(stmt, 3, begin_ms);
+    sqlite3_bind_int64(stmt, 4, end_ms);
+    sqlite3_bind_int64(stmt, 5, sql_limit(limit));
+    for_each_row(stmt, "read HJ 212 history",
+                 [&](sqlite3_stmt* q) { out.push_back(hj212_frame(q)); });
+    return out;
+}
+
+std::uint64_t Store::hj212_prune(std::int64_t data_time_before_ms) {
+    sqlite3_stmt* q =
+        prepare("DELETE FROM hj212_frames WHERE delivered_ms IS NOT NULL AND data_time_ms < ?1");
+    sqlite3_bind_int64(q, 1, data_time_before_ms);
+    const int rc = sqlite3_step(q);
+    const auto deleted = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail("prune HJ 212 history");
+    return deleted;
 }
 
 }  // namespace gw

@@ -16,6 +16,10 @@
 //    published, never both;
 //  - the database stays under `max_bytes`: the oldest undelivered messages are evicted (and an
 //    eviction event stored), or new messages rejected, as configured; both are counted;
+//  - HJ 212 frames (docs/hj212.md) are stored in the transaction of the commit that creates
+//    them. At max_bytes, delivered frames kept as history are evicted first (oldest first),
+//    before the outbox policy applies; undelivered frames count toward the size but are never
+//    evicted, nor refused under reject_new;
 //  - a database that fails its integrity check at open is moved aside and replaced.
 #pragma once
 
@@ -109,6 +113,26 @@ struct SensorSetting {
     bool remove{false};  ///< delete the sensor's setting (back to the file's value)
 };
 
+/// An HJ 212 upload to keep for one platform (docs/hj212.md).
+struct Hj212FrameAppend {
+    std::string platform;          ///< platform name from the configuration
+    std::string cn;                ///< "2011", "2051", "2061", "2031"
+    std::int64_t data_time_ms{0};  ///< the frame's DataTime as Unix ms
+    std::string qn;                ///< QN given at creation; re-sent unchanged
+    std::string cp;                ///< the CP data area, without "CP=&&" and "&&"
+    bool keep_as_history{true};    ///< false (2011): deleted once delivered
+};
+
+/// An HJ 212 frame as stored: pending until its platform acknowledges it, then history (kept
+/// until hj212_prune, or evicted first when the database needs room).
+struct StoredHj212Frame {
+    std::int64_t id{0};
+    std::string platform, cn, qn, cp;
+    std::int64_t data_time_ms{0};
+    std::int64_t created_ms{0};
+    std::optional<std::int64_t> delivered_ms;  ///< empty: not acknowledged yet
+};
+
 /// Everything one flush stores, in one transaction.
 struct CommitBatch {
     std::vector<StoredReading> readings;         ///< held readings (clock not trusted yet)
@@ -118,11 +142,18 @@ struct CommitBatch {
     std::vector<CalibrationAppend> calibrations;
     std::vector<SensorSetting> settings;  ///< saved (or removed) with the event announcing them
     std::vector<AnalyticsStateRow> analytics_state;  ///< replaced (or deleted) per key
+    /// HJ 212 frames to keep (created_ms = the commit's wall-clock time).
+    std::vector<Hj212FrameAppend> hj212_frames;
+    /// HJ 212 frames their platform acknowledged (9014) since the last commit: marked delivered
+    /// (real-time ones deleted) in this transaction, so acknowledgements cost no fsync of their
+    /// own.
+    std::vector<std::int64_t> hj212_delivered;
     /// Rows the broker acknowledged since the last ack: deleted first, before any eviction.
     std::vector<std::uint64_t> acks;
     bool empty() const {
         return readings.empty() && open_windows.empty() && windows.empty() && events.empty() &&
-               calibrations.empty() && settings.empty() && analytics_state.empty() && acks.empty();
+               calibrations.empty() && settings.empty() && analytics_state.empty() &&
+               hj212_frames.empty() && hj212_delivered.empty() && acks.empty();
     }
     std::size_t message_count() const { return windows.size() + events.size(); }
 };
@@ -138,6 +169,7 @@ struct CommitResult {
     std::optional<Eviction> evicted;  ///< oldest messages dropped to make room (drop_oldest)
     std::uint64_t rejected{0};        ///< new messages refused for lack of room (reject_new)
     std::vector<CalibrationEntry> calibrations;  ///< as appended
+    std::int64_t hj212_last_id{0};               ///< highest HJ 212 frame id inserted, 0 if none
 };
 
 struct StoreStats {
@@ -150,6 +182,8 @@ struct StoreStats {
     std::uint64_t last_seq{0};        ///< highest seq ever assigned
     std::uint64_t readings{0};        ///< raw readings kept (held until the clock is known)
     std::uint64_t open_windows{0};    ///< sensors whose open window is persisted
+    std::uint64_t hj212_pending{0};   ///< HJ 212 frames not acknowledged yet (all platforms)
+    std::uint64_t hj212_history{0};   ///< HJ 212 frames delivered and kept as history
 };
 
 /// What happened when the store was opened; reported as alarms by the gateway.
@@ -216,6 +250,27 @@ public:
     std::vector<StoredReading> release_held(const std::string& boot_id,
                                             std::optional<std::int64_t> offset_ms);
     StoreStats stats();
+
+    // HJ 212 frames (docs/hj212.md). Undelivered frames count toward max_bytes but are never
+    // evicted to make room; delivered frames kept as history are evicted first, oldest first.
+
+    /// Up to `limit` undelivered frames of `platform` with id > after_id, in id order.
+    std::vector<StoredHj212Frame> hj212_pending(const std::string& platform, std::int64_t after_id,
+                                                std::size_t limit);
+    /// Marks frames acknowledged by their platform, in one transaction: frames kept as history
+    /// get delivered_ms (the first acknowledgement's), the others (2011) are deleted. Unknown
+    /// ids are ignored.
+    void hj212_delivered(const std::vector<std::int64_t>& ids, std::int64_t delivered_ms);
+    /// Up to `limit` frames of `platform` and `cn`, delivered or not, with
+    /// begin_ms <= data_time_ms <= end_ms, ordered by data_time_ms then id (frames sharing a
+    /// data time are all returned).
+    std::vector<StoredHj212Frame> hj212_history(const std::string& platform, const std::string& cn,
+                                                std::int64_t begin_ms, std::int64_t end_ms,
+                                                std::size_t limit);
+    /// Deletes delivered frames with data_time_ms < data_time_before_ms; returns how many.
+    /// Undelivered frames are never deleted.
+    std::uint64_t hj212_prune(std::int64_t data_time_before_ms);
+
     /// PRAGMA quick_check result ("ok" when sound).
     std::string quick_check();
 
@@ -242,6 +297,10 @@ private:
     /// Deletes acknowledged rows inside the caller's transaction.
     void delete_delivered(const std::vector<std::uint64_t>& seqs);
     void save_analytics_state(const AnalyticsStateRow& row);
+    /// Deletes the oldest delivered HJ 212 frames until `fits()` or none is left.
+    void evict_hj212_history(std::uint64_t needed_bytes, const std::function<bool()>& fits);
+    /// hj212_delivered's work, inside the caller's transaction.
+    void mark_hj212_delivered(const std::vector<std::int64_t>& ids, std::int64_t delivered_ms);
 
     std::string path_;
     StoreOptions options_;
@@ -256,6 +315,7 @@ private:
     sqlite3_stmt* peek_{nullptr};
     sqlite3_stmt* delete_message_{nullptr};
     sqlite3_stmt* save_meta_{nullptr};
+    sqlite3_stmt* insert_hj212_{nullptr};
     std::uint64_t last_seq_{0};
     std::uint64_t reserved_seq_{0};  ///< seqs up to here are recorded in the sidecar file
     std::uint64_t depth_{0};

@@ -91,6 +91,43 @@ void StoreWorker::async_release_held(
                                        std::move(handler));
 }
 
+void StoreWorker::async_hj212_pending(
+    std::string platform, std::int64_t after_id, std::size_t limit,
+    std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler) {
+    submit<std::vector<StoredHj212Frame>>(
+        [platform = std::move(platform), after_id, limit](Store& s) {
+            return s.hj212_pending(platform, after_id, limit);
+        },
+        std::move(handler));
+}
+
+void StoreWorker::async_hj212_delivered(std::vector<std::int64_t> ids, std::int64_t delivered_ms,
+                                        std::function<void(Outcome<bool>)> handler) {
+    submit<bool>(
+        [ids = std::move(ids), delivered_ms](Store& s) {
+            s.hj212_delivered(ids, delivered_ms);
+            return true;
+        },
+        std::move(handler));
+}
+
+void StoreWorker::async_hj212_history(
+    std::string platform, std::string cn, std::int64_t begin_ms, std::int64_t end_ms,
+    std::size_t limit, std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler) {
+    submit<std::vector<StoredHj212Frame>>(
+        [platform = std::move(platform), cn = std::move(cn), begin_ms, end_ms, limit](Store& s) {
+            return s.hj212_history(platform, cn, begin_ms, end_ms, limit);
+        },
+        std::move(handler));
+}
+
+void StoreWorker::async_hj212_prune(std::int64_t data_time_before_ms,
+                                    std::function<void(Outcome<std::uint64_t>)> handler) {
+    submit<std::uint64_t>(
+        [data_time_before_ms](Store& s) { return s.hj212_prune(data_time_before_ms); },
+        std::move(handler));
+}
+
 template <typename T, typename Job>
 T StoreWorker::run_now(Job job) {
     std::promise<T> promise;

@@ -48,6 +48,17 @@ public:
     void async_calibration_history(
         std::string sensor, std::function<void(Outcome<std::vector<CalibrationEntry>>)> handler);
 
+    /// HJ 212 frames (see Store::hj212_pending, hj212_delivered, hj212_history, hj212_prune).
+    void async_hj212_pending(std::string platform, std::int64_t after_id, std::size_t limit,
+                             std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler);
+    void async_hj212_delivered(std::vector<std::int64_t> ids, std::int64_t delivered_ms,
+                               std::function<void(Outcome<bool>)> handler);
+    void async_hj212_history(std::string platform, std::string cn, std::int64_t begin_ms,
+                             std::int64_t end_ms, std::size_t limit,
+                             std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler);
+    void async_hj212_prune(std::int64_t data_time_before_ms,
+                           std::function<void(Outcome<std::uint64_t>)> handler);
+
     /// Blocking versions for start-up only (they wait for the database thread).
     std::vector<StoredReading> load_readings_now(ClockState state);
     std::vector<StoredOpenWindow> load_open_windows_now();

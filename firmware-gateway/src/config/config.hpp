@@ -255,6 +255,54 @@ struct AnalyticsConfig {
     std::vector<BinConfig> bins;               ///< "bins"
 };
 
+/// "hj212.platforms[].edition": the HJ 212 edition spoken to a platform.
+enum class Hj212Edition : std::uint8_t { V2017, V2025 };
+
+/// "hj212.platforms[].pollutants[]": one sensor reported under a factor code.
+struct Hj212PollutantConfig {
+    std::string code;             ///< "code": e.g. "w01018"; 1 letter then 3..9 letters/digits
+    std::size_t sensor_index{0};  ///< "sensor": id of a configured sensor, resolved
+    double scale{1.0};     ///< derived: sensor unit -> the code's report unit (hj212::unit_scale)
+    int decimals{2};       ///< "decimals" (0..6), default the code's, or 3 for unknown codes
+    bool is_flow{false};   ///< derived: cou_unit "m3" (w00000): -Cou is the volume
+    bool has_load{false};  ///< derived: cou_unit "kg" and the platform reports a flow: -Cou is
+                           ///< the load in kg
+};
+
+/// "hj212.platforms[]": one environmental-authority platform reached over TCP (docs/hj212.md).
+struct Hj212PlatformConfig {
+    std::string name;  ///< "name": topic-safe id, unique among platforms
+    std::string host;  ///< "host": name or address
+    int port{0};       ///< "port": 1..65535, required
+    /// "mn": device id given by the platform, 1..24 chars, printable ASCII without ; , = & and
+    /// no spaces (24 hex is the standard's form; others are accepted)
+    std::string mn;
+    /// "pw": access password, 1..16 printable ASCII without ; , = & (the standard's is 6
+    /// chars); never logged
+    std::string pw{"123456"};
+    std::string st{"32"};  ///< "st": system code, 2 chars [0-9A-Z] (21 surface water, 32 sewage
+                           ///< outfall, 52 process)
+    Hj212Edition edition{Hj212Edition::V2017};  ///< "edition": "2017" | "2025"
+    bool reply_requested{true};   ///< "reply_requested": Flag.A on uploads, wait for 9014
+    int reply_timeout_s{10};      ///< "reply_timeout_s": OverTime, 1..99 (Table 1: 10 s over 4G)
+    int retries{3};               ///< "retries": ReCount, 0..99
+    int realtime_interval_s{30};  ///< "realtime_interval_s": RtdInterval 30..3600
+    int minute_interval_min{10};  ///< "minute_interval_min": one of 1,2,3,4,5,6,10,12,15,20,30
+    bool send_realtime{true};     ///< "send": subset of ["realtime","minute","hourly","daily"],
+                                  ///< default all
+    bool send_minute{true};
+    bool send_hourly{true};
+    bool send_daily{true};
+    int history_days{30};     ///< "history_days": delivered frames kept for history requests,
+                              ///< 1..400
+    int reconnect_min_s{1};   ///< "reconnect_min_s" >= 1
+    int reconnect_max_s{60};  ///< "reconnect_max_s" >= reconnect_min_s, <= 3600
+    /// "heartbeat_s": 9015 heartbeat (edition 2025 only), 0 = off, else 10..3600; always 0 for
+    /// edition 2017 (giving it there is an error)
+    int heartbeat_s{60};
+    std::vector<Hj212PollutantConfig> pollutants;  ///< "pollutants", at least one
+};
+
 struct Config {
     std::string source_file;
     GatewayIdentity gateway;
@@ -266,6 +314,8 @@ struct Config {
     std::vector<DeviceConfig> devices;
     std::vector<SensorConfig> sensors;
     AnalyticsConfig analytics;  ///< "analytics"
+    /// "hj212": {"platforms": [...]}; empty when the section is absent (no HJ 212 uplink)
+    std::vector<Hj212PlatformConfig> hj212;
 
     /// "{prefix}/{town_id}/{gateway_id}"
     std::string topic_root() const {

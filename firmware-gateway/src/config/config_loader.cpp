@@ -19,6 +19,12 @@
 
 namespace gw {
 
+namespace config_detail {
+/// The "hj212" section (hj212_config_loader.cpp); runs after the sensors are parsed, so sensor
+/// ids and their units resolve.
+void parse_hj212(const json& root, Checker& check, Config& config);
+}  // namespace config_detail
+
 const std::vector<std::pair<std::string, int>>& calibration_models() {
     // Validity in days: vendor and HJ practice for each kind of probe (docs/calibration.md).
     static const std::vector<std::pair<std::string, int>> models{
@@ -410,7 +416,7 @@ void parse_storage(const json& root, Checker& check, StorageConfig& storage) {
     std::string text;
     if (check.one_of(*j, "synchronous", p, text, {"full", "normal"}, false))
         storage.synchronous = text == "full" ? SyncMode::Full : SyncMode::Normal;
-    check.integer_into(*j, "max_bytes", p, storage.max_bytes, 65536, std::int64_t{1} << 40, false);
+    check.integer_into(*j, "max_bytes", p, storage.max_bytes, 131072, std::int64_t{1} << 40, false);
     if (check.one_of(*j, "when_full", p, text, {"drop_oldest", "reject_new"}, false))
         storage.when_full = text == "drop_oldest" ? WhenFull::DropOldest : WhenFull::RejectNew;
     std::int64_t flush_ms = 0;
@@ -1215,7 +1221,7 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
     config.source_file = path;
     check.only_keys(*doc, Pointer{},
                     {"gateway", "mqtt", "storage", "control", "clock", "home_assistant", "devices",
-                     "sensors", "analytics"});
+                     "sensors", "analytics", "hj212"});
     parse_gateway(*doc, check, config.gateway);
     parse_mqtt(*doc, check, config.mqtt, std::filesystem::path(path).parent_path().string());
     if (config.mqtt.client_id.empty() && !config.gateway.gateway_id.empty())
@@ -1263,7 +1269,12 @@ ConfigResult load_config_text(const std::string& text, const std::string& path,
             }
         }
     }
-    if (errors.empty()) parse_analytics(*doc, check, config);  // refers to the sensors
+    // Both refer to the sensors, so they need them to be right; their errors are collected
+    // together.
+    if (errors.empty()) {
+        parse_analytics(*doc, check, config);
+        parse_hj212(*doc, check, config);
+    }
     if (!errors.empty()) return errors;
     return config;
 }
