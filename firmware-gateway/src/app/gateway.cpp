@@ -130,6 +130,7 @@ void Gateway::start() {
         flow_bins_.reset();
     else
         flow_bins_->restore(analytics_state);
+    build_hj212(analytics_state);
     recover_open_windows();
     control_->start();
     RemoteCommands::Hooks hooks;
@@ -182,6 +183,7 @@ void Gateway::start() {
         });
     build_sources();
     for (auto& source : sources_) source->start();
+    start_hj212();
     schedule_tick();
     schedule_flush();
     schedule_health();
@@ -263,6 +265,7 @@ bool Gateway::replay(const StoredReading& stored) {
     // Stored readings hold the value before field calibration (and, for bins, the distance).
     calibration_->apply(it->second, stored.value, r, /*live=*/false);
     feed_flow_bins(r);
+    feed_hj212(r);
     aggregate(r);
     return true;
 }
@@ -468,6 +471,7 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
                 continue;
             }
             feed_flow_bins(reading);
+            feed_hj212(reading);
             aggregate(reading);  // persisted as the window's state at the next flush
             continue;
         }
@@ -565,7 +569,10 @@ void Gateway::on_tick() {
         flow_bins_->on_tick(sample.wall_ms, out);
         route(std::move(out));
     }
-    if (closed_any || !pending_.windows.empty() || !pending_.events.empty()) commit();
+    tick_hj212(sample.wall_ms);
+    if (closed_any || !pending_.windows.empty() || !pending_.events.empty() ||
+        !pending_.hj212_frames.empty())
+        commit();
 }
 
 void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
@@ -583,6 +590,7 @@ void Gateway::release_held(std::optional<std::int64_t> offset_ms) {
             replaying_ = false;
             for (const auto& r : live_during_replay_) {
                 feed_flow_bins(r);
+                feed_hj212(r);
                 aggregate(r);
             }
             live_during_replay_.clear();
@@ -606,6 +614,7 @@ void Gateway::commit() {
         auto acks = uplink_->take_acks();
         pending_.acks.insert(pending_.acks.end(), acks.begin(), acks.end());
     }
+    take_hj212_delivered();
     in_flight_ = std::move(pending_);
     pending_ = CommitBatch{};
     store_->async_commit(
@@ -629,6 +638,8 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
         prepend(pending_.events, std::move(batch.events));
         prepend(pending_.settings, std::move(batch.settings));
         prepend(pending_.acks, std::move(batch.acks));
+        prepend(pending_.hj212_frames, std::move(batch.hj212_frames));
+        prepend(pending_.hj212_delivered, std::move(batch.hj212_delivered));
         if (pending_.readings.size() > kMaxUnstoredReadings) {
             const auto excess = pending_.readings.size() - kMaxUnstoredReadings;
             pending_.readings.erase(
@@ -652,7 +663,9 @@ void Gateway::on_committed(Outcome<CommitResult> outcome) {
         GW_LOG_WARN("store", "outbox full: rejected " << result.rejected << " new message(s)");
     if (alarms_.count("disk_full")) clear_alarm("disk_full", "database writes succeed again");
     if (!result.seqs.empty()) uplink_->notify_committed(result.seqs.back());
-    if (!pending_.windows.empty() || !pending_.events.empty()) commit();
+    hj212_committed(result, batch);
+    if (!pending_.windows.empty() || !pending_.events.empty() || !pending_.hj212_frames.empty())
+        commit();
 }
 
 void Gateway::raise_alarm(const std::string& name, const std::string& message, bool storable) {
@@ -941,6 +954,7 @@ nlohmann::json Gateway::health_json(const StoreStats& stats) const {
         {"commands", commands_ ? nlohmann::json::parse(commands_->stats_json().dump())
                                : nlohmann::json::object()},
         {"analytics", analytics_json()},
+        {"hj212", hj212_json(stats)},
     };
 }
 
@@ -1030,6 +1044,7 @@ void Gateway::stop(const char* reason) {
     health_timer_.cancel();
     // Bus threads finish their current transaction (bounded by the response timeout).
     for (auto& source : sources_) source->stop();
+    stop_hj212();  // unacknowledged frames stay in the store and go out after the restart
     // Open windows stay open: their state is stored and they resume at the next start.
     // The database thread runs every queued job before it exits, so this last batch lands.
     store_open_windows();

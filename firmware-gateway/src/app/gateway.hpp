@@ -34,6 +34,8 @@
 #include "core/window_aggregator.hpp"
 #include "drivers/lorawan/chirpstack_source.hpp"
 #include "drivers/modbus_bus.hpp"
+#include "hj212/reporter.hpp"
+#include "uplink/hj212_link.hpp"
 #include "uplink/paho_publisher.hpp"
 #include "uplink/uplink.hpp"
 
@@ -173,6 +175,26 @@ private:
     /// Every reading with a trusted (or finally corrected) time, to the flow and bin analytics.
     void feed_flow_bins(const Reading& reading);
 
+    // --- HJ 212 reporting (gateway_hj212.cpp)
+    hj212::ReporterConfig reporter_config(const Hj212PlatformConfig& platform) const;
+    /// A reporter (resumed from `stored_state`) and a link per configured platform.
+    void build_hj212(const std::vector<AnalyticsStateRow>& stored_state);
+    void start_hj212();
+    void stop_hj212();
+    /// Every reading with a trusted (or finally corrected) time.
+    void feed_hj212(const Reading& reading);
+    /// Frames due at `now_ms` into the next commit; prunes old history hourly.
+    void tick_hj212(std::int64_t now_ms);
+    /// Reporter state that changed, for the next flush.
+    void store_hj212_state();
+    /// Acknowledged frames into the next commit (at each flush, and with any other commit).
+    void take_hj212_delivered();
+    /// A commit succeeded: acknowledgements are stored, new frames are there to send.
+    void hj212_committed(const CommitResult& result, const CommitBatch& batch);
+    /// A platform changed an interval (1062/1064): logged, announced as an event, persisted.
+    void hj212_setting_changed(std::size_t index, const char* setting, int value);
+    nlohmann::json hj212_json(const StoreStats& stats) const;
+
     // --- LoRaWAN (gateway_lorawan.cpp)
     void build_chirpstack_sources();
     /// Adds a ChirpStack device's uplink counters to its `devices` entry.
@@ -217,6 +239,15 @@ private:
     std::unique_ptr<AlarmEngine> analytics_;
     std::unique_ptr<FlowBinAnalytics> flow_bins_;  ///< nullptr when none is configured
     std::unique_ptr<ControlServer> control_;
+    struct Hj212Platform {
+        const Hj212PlatformConfig* config{nullptr};  ///< in config_
+        std::unique_ptr<hj212::Reporter> reporter;
+        std::unique_ptr<Hj212Link> link;
+        std::uint64_t stored_version{0};  ///< reporter->version() when its state was last stored
+    };
+    std::vector<Hj212Platform> hj212_;
+    std::int64_t last_qn_ms_{0};          ///< creation instant of the last QN given
+    std::int64_t hj212_pruned_at_ms_{0};  ///< last pruning of delivered history
 
     CommitBatch pending_;                   ///< not yet handed to the store
     std::optional<CommitBatch> in_flight_;  ///< handed over, outcome not known yet

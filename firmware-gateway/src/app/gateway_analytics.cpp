@@ -129,6 +129,7 @@ void Gateway::store_analytics_state() {
     if (flow_bins_)
         for (auto& row : flow_bins_->take_changed_state())
             pending_.analytics_state.push_back(std::move(row));
+    store_hj212_state();
 }
 
 bool Gateway::recover_rollup(const StoredOpenWindow& stored) {
