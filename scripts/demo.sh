@@ -4,6 +4,7 @@
 #   mosquitto   private broker on 127.0.0.1:<free port> (not the system one on 1883)
 #   towngw-sim  water probe on a Modbus RTU pty, flow meter + bin sensor on Modbus TCP
 #   towngwd     polls the simulator with config/demo.json and publishes windows over MQTT
+#   towngw hj212 listen  plays the environmental bureau's HJ 212 platform on 127.0.0.1
 #   towngw watch  shows what arrives on the broker, in the foreground
 # Everything lives in a temporary directory that is removed on exit; every process this script
 # starts is stopped by its PID (Ctrl-C, --seconds N, or an error).
@@ -65,6 +66,11 @@ cleanup() {
     log "towngw status before stopping:"
     timeout 5 "$bin/towngw" status --socket "$tmp/control.sock" || true
   fi
+  if [[ -s $tmp/hj212.log ]]; then
+    echo
+    log "HJ 212 frames the local bureau platform received ($(wc -l <"$tmp/hj212.log") in all; the last ones):"
+    tail -n 6 "$tmp/hj212.log"
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     stop_pid "${pids[i]}" 5
   done
@@ -107,6 +113,25 @@ read_ready() {
 wait_for 10 read_ready || true
 [[ -n $sim_tcp_port && -n $sim_pty ]] || fail "towngw-sim did not become ready" "$tmp/sim.log"
 
+# --- the bureau's HJ 212 platform, played by towngw hj212 listen ----------------------------
+"${detach[@]}" "$bin/towngw" hj212 listen --port 0 --ready-file "$tmp/hj212.ready" \
+  >"$tmp/hj212.log" 2>"$tmp/hj212.err" &
+pids+=("$!")
+hj212_port=""
+hj212_ready() {
+  [[ -s $tmp/hj212.ready ]] || return 1
+  hj212_port=$(grep -o '[0-9][0-9]*' "$tmp/hj212.ready" | head -n 1)
+  [[ -n $hj212_port ]]
+}
+wait_for 10 hj212_ready || fail "towngw hj212 listen did not start" "$tmp/hj212.err"
+# Real time every 30 s and minute data every minute, so that frames show within the demo.
+hj212_platform='{"platforms": [{"name": "bureau", "host": "127.0.0.1", "port": '"$hj212_port"',
+  "mn": "010000A8900016F000169DC0", "pw": "123456", "st": "21", "minute_interval_min": 1,
+  "pollutants": [{"code": "w01001", "sensor": "water1.ph"},
+                 {"code": "w01010", "sensor": "water1.temperature"},
+                 {"code": "w01003", "sensor": "water1.turbidity"},
+                 {"code": "w00000", "sensor": "flow1.flow"}]}]}'
+
 # --- gateway --------------------------------------------------------------------------------
 "${detach[@]}" "$bin/towngwd" --config config/demo.json \
   --set "/mqtt/broker=$broker" \
@@ -115,6 +140,7 @@ wait_for 10 read_ready || true
   --set "/devices/0/transport/port=$sim_pty" \
   --set "/devices/1/transport/port=$sim_tcp_port" \
   --set "/devices/2/transport/port=$sim_tcp_port" \
+  --set "/hj212=$hj212_platform" \
   >"$tmp/towngwd.log" 2>&1 &
 gateway_pid=$!
 pids+=("$gateway_pid")
@@ -133,7 +159,10 @@ cat <<BANNER
                flow1 + bin1: Modbus TCP on 127.0.0.1:$sim_tcp_port (units 1, 2)
                simulated time runs 60x faster than real time
   towngwd      config/demo.json, 5 s windows, outbox + control socket in $tmp
-  logs         $tmp/{mosquitto,sim,towngwd}.log
+  HJ 212       towngw hj212 listen on 127.0.0.1:$hj212_port plays the bureau's platform:
+               real-time data (2011) every 30 s, minute data (2051) every minute,
+               each answered with 9014; shown when the demo stops ($tmp/hj212.log)
+  logs         $tmp/{mosquitto,sim,towngwd,hj212}.log
   ----------------------------------------------------------------------------------------
   Watching townbrain/v1/# below (first windows close within ~10 s).
   ${seconds:+Stopping after $seconds s. }Ctrl-C stops everything.

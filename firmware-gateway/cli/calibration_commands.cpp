@@ -43,11 +43,6 @@ Exit codes: 0 ok, 1 refused (e.g. unknown sensor) or hash chain broken,
 
 namespace {
 
-json without_ok(json response) {
-    response.erase("ok");
-    return response;
-}
-
 const json* latest_record(const json& response) {
     for (const char* key : {"record", "latest", "latest_record", "last_record"}) {
         auto it = response.find(key);

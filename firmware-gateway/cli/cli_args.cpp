@@ -76,6 +76,47 @@ ReadArgs parse_read_args(const std::vector<std::string>& args) {
     return out;
 }
 
+MaintenanceArgs parse_maintenance_args(const std::vector<std::string>& args) {
+    MaintenanceArgs out;
+    ArgCursor cursor(args);
+    bool action_given = false;
+    while (!cursor.done()) {
+        const std::string arg = cursor.next();
+        if (cursor.common(arg, out.common)) continue;
+        if (arg == "--minutes" || arg == "-m") {
+            out.minutes = static_cast<int>(
+                require_integer(cursor.value(arg, "how long, in minutes (1-1440)"), arg, 1, 1440));
+        } else if (arg == "--technician" || arg == "-t") {
+            out.technician = cursor.value(arg, "who does the maintenance");
+        } else if (arg == "--reason") {
+            out.reason = cursor.value(arg, "what is done, e.g. \"probe cleaning\"");
+        } else if (is_option(arg)) {
+            unexpected("maintenance", arg);
+        } else if (!action_given) {
+            action_given = true;
+            if (arg == "start")
+                out.action = MaintenanceArgs::Action::Start;
+            else if (arg == "end")
+                out.action = MaintenanceArgs::Action::End;
+            else if (arg == "list")
+                out.action = MaintenanceArgs::Action::List;
+            else
+                throw UsageError("maintenance: \"" + arg +
+                                 "\" is not an action (start SENSOR, end SENSOR or list)");
+        } else {
+            set_sensor("maintenance", out.sensor, arg);
+        }
+    }
+    if (out.common.help) return out;
+    check_socket_options(out.common, "maintenance");
+    const bool needs_sensor = out.action != MaintenanceArgs::Action::List;
+    if (needs_sensor && out.sensor.empty())
+        throw UsageError("maintenance: which sensor? e.g. towngw maintenance start water1.ph");
+    if (!needs_sensor && !out.sensor.empty())
+        throw UsageError("maintenance list: takes no sensor (got \"" + out.sensor + "\")");
+    return out;
+}
+
 std::string PointArg::label() const {
     switch (kind) {
         case Kind::Buffer:

@@ -27,6 +27,22 @@ struct ReadArgs {
 
 ReadArgs parse_read_args(const std::vector<std::string>& args);
 
+// --- towngw maintenance
+// ---------------------------------------------------------------------------
+
+struct MaintenanceArgs {
+    CommonOptions common;
+    enum class Action { List, Start, End } action{Action::List};
+    std::string sensor;
+    int minutes{60};         ///< --minutes N (1-1440)
+    std::string technician;  ///< --technician NAME, default the Unix user
+    std::string reason;      ///< --reason TEXT
+};
+
+/// `towngw maintenance [start SENSOR [--minutes N] [--technician NAME] [--reason TEXT] |
+/// end SENSOR]`; throws UsageError naming the culprit.
+MaintenanceArgs parse_maintenance_args(const std::vector<std::string>& args);
+
 // --- towngw calibrate ---------------------------------------------------------------------------
 
 /// One standard to record, in the order given on the command line.

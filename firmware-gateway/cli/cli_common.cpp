@@ -101,6 +101,11 @@ int ask_daemon(const CommonOptions& options, const json& req, json& response) {
     return kExitOk;
 }
 
+json without_ok(json response) {
+    response.erase("ok");
+    return response;
+}
+
 std::string unix_user_name() {
     const uid_t uid = ::getuid();
     if (const passwd* pw = ::getpwuid(uid); pw != nullptr && pw->pw_name != nullptr)

@@ -81,6 +81,9 @@ std::optional<std::string> resolve_socket(const CommonOptions& options);
 /// `options.json` the refusal also goes to stdout as JSON).
 int ask_daemon(const CommonOptions& options, const json& req, json& response);
 
+/// A daemon's answer without its "ok", for --json output.
+json without_ok(json response);
+
 /// The Unix login name of the caller (getpwuid(getuid())), or "uid<N>" when it has none.
 std::string unix_user_name();
 

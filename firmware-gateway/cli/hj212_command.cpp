@@ -21,6 +21,7 @@ const char* const kHj212Usage =
     R"(usage: towngw hj212 decode [--json] [FRAME...]
        towngw hj212 encode SEGMENT
        towngw hj212 check FRAME
+       towngw hj212 listen --port N [--bind ADDR] [--seconds N] [--no-reply] [--json]
 
 HJ 212 frames (##LLLL<data segment>CRC<CR><LF>) of the link to the environmental
 bureau's platform, checked and taken apart locally (towngwd is not needed).
@@ -34,6 +35,11 @@ bureau's platform, checked and taken apart locally (towngwd is not needed).
   encode   the full frame of a data segment: ##, length, segment, CRC, CRLF
   check    a yes/no for scripts: valid means the CRC matches and the length
            field is right; prints the CRC computed and the CRC received
+  listen   play the bureau's platform: accept a gateway's connection on
+           ADDR:N (default 127.0.0.1; 0.0.0.0 for every interface; port 0
+           picks a free one, --ready-file PATH writes it), print each frame on
+           one line and answer uploads that ask for it with 9014 (unless
+           --no-reply); until Ctrl-C or --seconds N
 
 Exit codes: 0 ok / valid; 1 a frame is invalid (the reason is printed);
 64 bad command line or a segment that cannot be framed (non-ASCII, CR, LF,
@@ -43,6 +49,7 @@ longer than 9999 bytes).
        grep -o '##.*' uplink.log | towngw hj212 decode --json
        towngw hj212 encode 'QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&'
        towngw hj212 check "$frame" >/dev/null || echo "bad frame"
+       towngw hj212 listen --bind 0.0.0.0 --port 9001
 )";
 
 namespace {
@@ -281,6 +288,14 @@ json hj212_decode_json(std::string_view frame_text) {
 
 int run_hj212(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
               std::ostream& err) {
+    if (!args.empty() && args[0] == "listen") {
+        const auto listen = parse_hj212_listen_args({args.begin() + 1, args.end()});
+        if (listen.help) {
+            out << kHj212Usage;
+            return kExitOk;
+        }
+        return hj212_listen(listen, out, err);
+    }
     std::string action;
     std::vector<std::string> operands;
     bool as_json = false;
@@ -302,7 +317,8 @@ int run_hj212(const std::vector<std::string>& args, std::istream& in, std::ostre
             operands.push_back(arg);
         }
     }
-    if (action.empty()) throw UsageError("hj212: an action is required: decode, encode or check");
+    if (action.empty())
+        throw UsageError("hj212: an action is required: decode, encode, check or listen");
     if (action != "decode" && as_json)
         throw UsageError("hj212 " + action + ": --json is only for decode");
     if (action == "decode") return decode_command(operands, as_json, in, out, err);
@@ -318,7 +334,8 @@ int run_hj212(const std::vector<std::string>& args, std::istream& in, std::ostre
                              std::to_string(operands.size()));
         return check_command(operands[0], out, err);
     }
-    throw UsageError("hj212: unknown action \"" + action + "\" (expected decode, encode or check)");
+    throw UsageError("hj212: unknown action \"" + action +
+                     "\" (expected decode, encode, check or listen)");
 }
 
 int cmd_hj212(const std::vector<std::string>& args) {

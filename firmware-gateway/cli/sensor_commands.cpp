@@ -132,13 +132,19 @@ void print_status(const json& s) {
     std::printf("%-22s %12s  %-6s %-16s %-20s  %s\n", "SENSOR", "LAST", "UNIT", "QUALITY",
                 "UPDATED (UTC)", "WHY");
     for (const auto& sensor : s.value("sensors", json::array())) {
+        std::string why = sensor.value("error", "");
+        if (sensor.contains("maintenance") && sensor["maintenance"].is_object()) {
+            const json& m = sensor["maintenance"];
+            why = "MAINTENANCE until " + m.value("until", "?") + " (" + m.value("technician", "?") +
+                  ")" + (why.empty() ? "" : "; " + why);
+        }
         std::printf("%-22s %12s  %-6s %-16s %-20s  %s\n", sensor.value("id", "?").c_str(),
                     number_text(sensor.value("last", json())).c_str(),
                     sensor.value("unit", "").c_str(), sensor.value("quality", "?").c_str(),
                     sensor.value("updated_at", json()).is_string()
                         ? sensor["updated_at"].get<std::string>().c_str()
                         : "-",
-                    sensor.value("error", "").c_str());
+                    why.c_str());
     }
     if (s.contains("devices")) {
         std::printf("\n%-12s %-34s %5s %8s %9s %8s %6s  %s\n", "DEVICE", "ENDPOINT", "UNIT",
@@ -159,6 +165,19 @@ void print_status(const json& s) {
                         d.value("endpoint", "-").c_str(), unit.c_str(), d.value("polls", 0ULL),
                         d.value("failures", 0ULL), rtt.c_str(), bus.c_str(), state.c_str(),
                         online || error.empty() ? "" : ": ", online ? "" : error.c_str());
+        }
+    }
+    const json& hj212 = s.contains("hj212") ? s["hj212"] : json::object();
+    if (!hj212.value("platforms", json::array()).empty()) {
+        std::printf("\nHJ 212   %llu frame(s) waiting, %llu kept as history\n",
+                    hj212.value("pending", 0ULL), hj212.value("history", 0ULL));
+        for (const auto& p : hj212["platforms"]) {
+            const std::string error = p.value("last_error", "");
+            std::printf("%-12s %-34s %-12s delivered %llu, resent %llu%s%s\n",
+                        p.value("name", "?").c_str(), p.value("server", "?").c_str(),
+                        p.value("connected", false) ? "CONNECTED" : "DISCONNECTED",
+                        p.value("frames_delivered", 0ULL), p.value("frames_resent", 0ULL),
+                        error.empty() ? "" : "   last error: ", error.c_str());
         }
     }
     if (s.contains("buses") && !s["buses"].empty()) {
@@ -191,12 +210,6 @@ void print_status(const json& s) {
                     number_text(d.value("last_uplink_age_s", json())).c_str(),
                     d.value("stale", false) ? "STALE" : "ok");
     }
-}
-
-/// The response without its "ok" member: what --json prints.
-json without_ok(json response) {
-    response.erase("ok");
-    return response;
 }
 
 }  // namespace

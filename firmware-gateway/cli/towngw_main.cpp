@@ -43,9 +43,11 @@ Commands:
                         --buffer 4.00 --temp 18.7 --commit
   calibration  show, history, export or rollback of calibration records
                  e.g. towngw calibration history water1.ph
+  maintenance  put a sensor under maintenance (HJ 212 flag M), end it, list
+                 e.g. towngw maintenance start water1.ph --minutes 30
   watch        print the gateway's MQTT data messages as a live table
                  e.g. towngw watch --broker tcp://127.0.0.1:1883
-  hj212        decode, encode or check HJ 212 frames locally (no towngwd)
+  hj212        decode, encode, check HJ 212 frames; listen as a platform
                  e.g. towngw hj212 decode '##0101QN=...&&1C80'
 
 Options of every command but watch and hj212:
@@ -225,13 +227,14 @@ int main(int argc, char** argv) {
         if (command == "read") return cli::cmd_read(rest);
         if (command == "calibrate") return cli::cmd_calibrate(rest);
         if (command == "calibration") return cli::cmd_calibration(rest);
+        if (command == "maintenance") return cli::cmd_maintenance(rest);
         if (command == "watch") return cmd_watch(rest);
         if (command == "hj212") return cli::cmd_hj212(rest);
         throw cli::UsageError("unknown command \"" + command + "\"");
     } catch (const cli::UsageError& e) {
         const bool known = command == "status" || command == "sensors" || command == "read" ||
                            command == "calibrate" || command == "calibration" ||
-                           command == "watch" || command == "hj212";
+                           command == "maintenance" || command == "watch" || command == "hj212";
         std::cerr << "towngw: " << e.what() << "\n(see towngw " << (known ? command + " " : "")
                   << "--help)\n";
         return cli::kExitUsage;

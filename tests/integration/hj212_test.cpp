@@ -9,9 +9,17 @@
 //  - live real-time (2011) and minute (2051) data arrive with flags and Appendix D volumes;
 //  - the platform's requests are answered: 1011/1012 (the offset is recorded, the clock is not
 //    stepped), 1061/1062 and 1063/1064 with range checks, 2061 history from the stored frames,
-//    a wrong password.
+//    a wrong password;
+//  - a sensor put under maintenance with `towngw maintenance` is flagged M, and the start and
+//    the end are events on MQTT.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 
 #include "buffer/store.hpp"
@@ -136,6 +144,24 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
     // The link dies after five of them are acknowledged: the sixth gets no 9014.
     platform.drop_after_acks(5);
     rig.start_gateway({{"/hj212", platform_config(platform.port())}});
+    // The turbidity probe is being cleaned: its HJ 212 data says M while the rest says N.
+    const auto maintenance = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {TOWNGW_CLI_BIN, "maintenance"});
+        args.insert(args.end(), {"--socket", rig.gateway().control_socket().string()});
+        return run_command(args, rig.dir().path());
+    };
+    {
+        const auto r = maintenance({"start", "water1.turbidity", "--minutes", "30", "--technician",
+                                    "test", "--reason", "probe cleaning"});
+        INFO(r.out << r.err);
+        REQUIRE(r.status);
+        CHECK(r.status->exited_with(0));
+        CHECK_THAT(r.out, Catch::Contains("water1.turbidity: under maintenance for 30 min"));
+        const auto unknown = maintenance({"start", "water9.ph", "--technician", "test"});
+        REQUIRE(unknown.status);
+        CHECK(unknown.status->exited_with(1));
+        CHECK_THAT(unknown.err, Catch::Contains("no sensor \"water9.ph\""));
+    }
 
     {
         INFO("the backlog is delivered in order, the unacknowledged frame once more");
@@ -180,16 +206,25 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
     }
 
     // --- live data: a real-time frame, then a minute frame
-    REQUIRE(
-        platform.wait_for([](const Frames& frames) { return !with(frames, "2011").empty(); }, 45s));
+    const auto maintained = [](const Hj212PlatformStub::Frame* f) {
+        return cp_of(*f, "w01003-Flag") == "M";
+    };
+    REQUIRE(platform.wait_for(
+        [&](const Frames& frames) {
+            const auto rtd = with(frames, "2011");
+            return std::any_of(rtd.begin(), rtd.end(), maintained);
+        },
+        75s));
     {
         const Frames live = platform.frames();  // with() points into it
-        const auto rtd = with(live, "2011").front();
+        const auto all_rtd = with(live, "2011");
+        const auto rtd = *std::find_if(all_rtd.begin(), all_rtd.end(), maintained);
         CHECK(rtd->acked);
         const std::string data_time = cp_of(*rtd, "DataTime");
         REQUIRE(data_time.size() == 14);
         CHECK(std::stoi(data_time.substr(12, 2)) % 30 == 0);  // a 30 s boundary
         CHECK(cp_of(*rtd, "w01001-Flag") == "N");
+        CHECK(cp_of(*rtd, "w01003-Flag") == "M");
         const double ph = std::stod(cp_of(*rtd, "w01001-Rtd"));
         CHECK(ph > 5.0);
         CHECK(ph < 10.0);
@@ -223,6 +258,7 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
         // The first minute after the start is partial (a poll failing at start-up would make
         // it B: water rule); the volume is the flow integrated over the minute (m3).
         CHECK(gw::hj212::is_data_flag(cp_of(*minute, "w01001-Flag")));
+        CHECK(cp_of(*minute, "w01003-Flag") == "M");  // under maintenance all along
         CHECK(std::stod(cp_of(*minute, "w00000-Cou")) > 0.0);
     }
 
@@ -318,6 +354,38 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
                      "/hj212/platforms/0/bad_frames") >= 3);
     }
 
+    // Maintenance ends: status shows none, and both ends reached MQTT as events.
+    {
+        const auto r = maintenance({"end", "water1.turbidity", "--technician", "test"});
+        INFO(r.out << r.err);
+        REQUIRE(r.status);
+        CHECK(r.status->exited_with(0));
+        CHECK_THAT(r.out, Catch::Contains("maintenance ended") &&
+                              Catch::Contains("no sensor is under maintenance"));
+        const auto again = maintenance({"end", "water1.turbidity", "--technician", "test"});
+        REQUIRE(again.status);
+        CHECK(again.status->exited_with(1));
+        CHECK_THAT(again.err, Catch::Contains("not under maintenance"));
+        const auto status = daemon_status(rig);
+        REQUIRE(status);
+        CHECK((*status)["sensors"][2]["id"] == "water1.turbidity");
+        CHECK((*status)["sensors"][2]["maintenance"].is_null());
+    }
+    CHECK(rig.collector().wait_for(
+        [&](const MessageList& all) {
+            bool started = false, ended = false;
+            for (const auto& m : all)
+                if (m.topic == rig.topic_base() + "events" && m.json &&
+                    m.json->value("type", "") == "maintenance" &&
+                    m.json->value("sensor", "") == "water1.turbidity") {
+                    started |= m.json->value("state", "") == "started" &&
+                               m.json->value("reason", "") == "probe cleaning";
+                    ended |= m.json->value("state", "") == "ended";
+                }
+            return started && ended;
+        },
+        10s));
+
     // The gateway reports the offset and the platform's settings in its status, and the time
     // set reached MQTT as an event.
     REQUIRE(wait_until(
@@ -340,4 +408,71 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
             return false;
         },
         10s));
+}
+
+TEST_CASE("towngw hj212 listen plays the platform: prints frames and answers 9014",
+          "[integration][hj212]") {
+    TempDir dir("towngw-hj212-listen-");
+    const auto ready = dir.path() / "listen.ready";
+    ChildProcess listen({TOWNGW_CLI_BIN, "hj212", "listen", "--port", "0", "--ready-file",
+                         ready.string(), "--seconds", "30"},
+                        dir.path() / "listen.out", dir.path() / "listen.err");
+    int port = 0;
+    REQUIRE(wait_until(
+        [&] {
+            const auto j = json::parse(read_file(ready), nullptr, false);
+            if (!j.is_object() || !j.contains("port")) return false;
+            port = j["port"].get<int>();
+            return port > 0;
+        },
+        10s));
+    INFO("listen stderr: " << listen.stderr_text());
+
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    // An upload asking for a reply, one that does not, and noise.
+    const std::string upload = gw::hj212::encode_frame(
+        "QN=20261129210000123;ST=32;CN=2011;PW=123456;MN=010000A8900016F000169DC0;Flag=5;"
+        "CP=&&DataTime=20261129210000;w01001-Rtd=7.23,w01001-Flag=N&&");
+    const std::string no_reply = gw::hj212::encode_frame(
+        "QN=20261129210000124;ST=32;CN=2011;PW=123456;MN=010000A8900016F000169DC0;Flag=4;"
+        "CP=&&DataTime=20261129210030;w01001-Rtd=7.24,w01001-Flag=N&&");
+    const std::string sent = upload + no_reply + "garbage\r\n";
+    REQUIRE(::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(sent.size()));
+    // Exactly one 9014, for the first QN.
+    std::string received;
+    REQUIRE(wait_until(
+        [&] {
+            char buf[512];
+            const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) received.append(buf, static_cast<std::size_t>(n));
+            return received.find("\r\n") != std::string::npos;
+        },
+        10s));
+    ::close(fd);
+    const auto reply = gw::hj212::parse_frame(received);
+    REQUIRE(reply.ok);
+    CHECK(reply.data_segment ==
+          "QN=20261129210000123;ST=91;CN=9014;PW=123456;MN=010000A8900016F000169DC0;Flag=4;"
+          "CP=&&&&");
+    CHECK(reply.consumed_bytes == received.size());
+    REQUIRE(
+        wait_until([&] { return listen.stdout_text().find("INVALID") != std::string::npos; }, 10s));
+    listen.signal(SIGINT);
+    const auto status = listen.wait_exit(10s);
+    REQUIRE(status);
+    CHECK(status->exited_with(0));
+    const std::string out = listen.stdout_text();
+    INFO(out);
+    CHECK_THAT(out, Catch::Contains("CN 2011  QN 20261129210000123  DataTime=20261129210000;"
+                                    "w01001-Rtd=7.23,w01001-Flag=N  [9014 sent]"));
+    CHECK_THAT(out, Catch::Contains("QN 20261129210000124  DataTime=20261129210030;"
+                                    "w01001-Rtd=7.24,w01001-Flag=N\n"));
+    CHECK_THAT(out, Catch::Contains("INVALID  no '##' header"));
 }

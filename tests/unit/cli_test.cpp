@@ -212,6 +212,46 @@ TEST_CASE("cli: read arguments", "[unit][cli]") {
                Contains("not both"));
 }
 
+TEST_CASE("cli: maintenance arguments", "[unit][cli]") {
+    using Action = MaintenanceArgs::Action;
+    CHECK(parse_maintenance_args({}).action == Action::List);
+    CHECK(parse_maintenance_args({"list", "--json"}).common.json);
+    const auto start = parse_maintenance_args(
+        {"start", "outfall.cod", "--minutes", "90", "-t", "li", "--reason", "reagent change"});
+    CHECK(start.action == Action::Start);
+    CHECK(start.sensor == "outfall.cod");
+    CHECK(start.minutes == 90);
+    CHECK(start.technician == "li");
+    CHECK(start.reason == "reagent change");
+    CHECK(parse_maintenance_args({"start", "x"}).minutes == 60);  // the default
+    const auto end = parse_maintenance_args({"end", "outfall.cod"});
+    CHECK(end.action == Action::End);
+    CHECK(end.sensor == "outfall.cod");
+    CHECK_THAT(usage_error_of([] { parse_maintenance_args({"start"}); }),
+               Contains("which sensor?"));
+    CHECK_THAT(usage_error_of([] {
+                   parse_maintenance_args({"begin", "x"});
+               }),
+               Contains("\"begin\" is not an action"));
+    CHECK_THAT(usage_error_of([] {
+                   parse_maintenance_args({"list", "x"});
+               }),
+               Contains("takes no sensor"));
+    CHECK_THAT(usage_error_of([] {
+                   parse_maintenance_args({"start", "x", "--minutes", "0"});
+               }),
+               Contains("out of range"));
+    CHECK_THAT(usage_error_of([] {
+                   parse_maintenance_args({"start", "x", "y"});
+               }),
+               Contains("one sensor at a time"));
+    CHECK_THAT(usage_error_of([] {
+                   parse_maintenance_args({"start", "x", "--for", "3"});
+               }),
+               Contains("unknown option \"--for\""));
+    CHECK(parse_maintenance_args({"--help"}).common.help);
+}
+
 TEST_CASE("cli: calibration show|history|export|rollback arguments", "[unit][cli]") {
     const auto r = parse_calibration_args(
         {"rollback", "water1.ph", "--technician", "li.wei", "--reason", "cracked", "--yes"});

@@ -153,10 +153,48 @@ TEST_CASE("hj212 cli: decode reads frames from stdin, CRLF or LF", "[unit][hj212
 TEST_CASE("hj212 cli: a bad argument gives a usage error naming it", "[unit][hj212][cli]") {
     CHECK_THROWS_WITH(run({"--frobnicate", "decode"}), Catch::Contains("\"--frobnicate\""));
     CHECK_THROWS_WITH(run({"transmogrify"}), Catch::Contains("\"transmogrify\""));
-    CHECK_THROWS_WITH(run({}), Catch::Contains("decode, encode or check"));
+    CHECK_THROWS_WITH(run({}), Catch::Contains("decode, encode, check or listen"));
     CHECK_THROWS_WITH(run({"check", "a", "b"}), Catch::Contains("exactly one FRAME"));
     CHECK_THROWS_WITH(run({"encode", "--json", kSegment}), Catch::Contains("--json"));
     const Run help = run({"decode", "--help"});
     CHECK(help.rc == kExitOk);
     CHECK(help.out == kHj212Usage);
+}
+
+TEST_CASE("hj212 cli: listen arguments, lines and 9014 replies", "[unit][hj212][cli]") {
+    const auto a = parse_hj212_listen_args(
+        {"--port", "9001", "--bind", "0.0.0.0", "--seconds", "60", "--no-reply", "--json"});
+    CHECK(a.port == 9001);
+    CHECK(a.bind == "0.0.0.0");
+    CHECK(a.seconds == 60);
+    CHECK_FALSE(a.reply);
+    CHECK(a.json);
+    CHECK(parse_hj212_listen_args({"--port", "0"}).bind == "127.0.0.1");
+    CHECK_THROWS_WITH(parse_hj212_listen_args({}), Catch::Contains("--port N is required"));
+    CHECK_THROWS_WITH(parse_hj212_listen_args({"--port", "70000"}),
+                      Catch::Contains("out of range"));
+    CHECK_THROWS_WITH(parse_hj212_listen_args({"--port", "1", "--bind", "example.org"}),
+                      Catch::Contains("not an IPv4 address"));
+    CHECK_THROWS_WITH(parse_hj212_listen_args({"--port", "1", "--frob"}),
+                      Catch::Contains("\"--frob\""));
+    CHECK(run({"listen", "--help"}).out == kHj212Usage);
+
+    // The standard's example is a request (CN 1062): printed, but no 9014 (not an upload).
+    CHECK(hj212_listen_line(kFrame, false) == "CN 1062  QN 20160801085857223  RtdInterval=30");
+    const auto example = gw::hj212::parse_segment(kSegment);
+    REQUIRE(example.ok);
+    CHECK(hj212_data_reply(example.packet).empty());
+    // An upload with Flag=5 gets "QN=<its QN>;ST=91;CN=9014;...;Flag=4;CP=&&&&".
+    const std::string upload =
+        "QN=20261129210000123;ST=32;CN=2051;PW=123456;MN=010000A8900016F000169DC0;Flag=5;"
+        "CP=&&DataTime=20261129205000;w01001-Avg=7.20,w01001-Flag=N&&";
+    const auto parsed = gw::hj212::parse_segment(upload);
+    REQUIRE(parsed.ok);
+    CHECK(hj212_data_reply(parsed.packet) ==
+          gw::hj212::encode_frame("QN=20261129210000123;ST=91;CN=9014;PW=123456;"
+                                  "MN=010000A8900016F000169DC0;Flag=4;CP=&&&&"));
+    CHECK(hj212_listen_line(gw::hj212::encode_frame(upload), true) ==
+          "CN 2051  QN 20261129210000123  DataTime=20261129205000;w01001-Avg=7.20,"
+          "w01001-Flag=N  [9014 sent]");
+    CHECK(hj212_listen_line("##0005ABCDE0000\r\n", false).rfind("INVALID  ", 0) == 0);
 }

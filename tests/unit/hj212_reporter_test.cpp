@@ -340,6 +340,33 @@ TEST_CASE("hj212 reporter realtime boundaries and staleness", "[unit][hj212-repo
     CHECK(f[0].cp == "DataTime=20260801084230;w01001-Rtd=14.50,w01001-Flag=T");
 }
 
+TEST_CASE("hj212 reporter: maintenance flags M, below calibration, above faults",
+          "[unit][hj212-reporter]") {
+    Reporter r(config({ph()}));
+    // 08:40-08:50: good readings and one under maintenance: M (values from the good ones).
+    r.on_reading(reading(0, at("20260801084100"), 7.1));
+    Reading m = reading(0, at("20260801084200"), 9.9);
+    m.maintenance = true;
+    r.on_reading(m);
+    r.on_reading(reading(0, at("20260801084300"), 7.3));
+    // 08:50-09:00: maintenance and an instrument fault: M wins over D.
+    r.on_reading(reading(0, at("20260801085100"), 0.0, SampleQuality::InstrumentFault));
+    m.sampled_at =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(at("20260801085200")));
+    r.on_reading(m);
+    // 09:00-09:10: maintenance and a calibration: C wins over M.
+    m.sampled_at =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(at("20260801090100")));
+    r.on_reading(m);
+    r.on_reading(reading(0, at("20260801090200"), 7.0, SampleQuality::Good, /*calibrating=*/true));
+    const auto f = r.on_tick(at("20260801091000"));
+    REQUIRE(f.size() == 3);
+    CHECK(f[0].cp ==
+          "DataTime=20260801084000;w01001-Min=7.10,w01001-Avg=7.20,w01001-Max=7.30,w01001-Flag=M");
+    CHECK(f[1].cp == "DataTime=20260801085000;w01001-Flag=M");
+    CHECK(f[2].cp == "DataTime=20260801090000;w01001-Flag=C");
+}
+
 TEST_CASE("hj212 reporter: no 2011 for a boundary before the first reading",
           "[unit][hj212-reporter]") {
     // The daemon's first tick can come after the first reading and after a boundary: the

@@ -131,6 +131,7 @@ void Gateway::start() {
     else
         flow_bins_->restore(analytics_state);
     build_hj212(analytics_state);
+    restore_maintenance(analytics_state);
     recover_open_windows();
     control_->start();
     RemoteCommands::Hooks hooks;
@@ -462,6 +463,7 @@ void Gateway::on_sample(std::size_t device_index, drivers::DeviceSample result) 
         state.last_sample_answered = result.ok;
         // Field calibration (or the bin's fill %), the C flag while a technician calibrates.
         calibration_->apply(sensor_index, point.value, reading);
+        reading.maintenance = under_maintenance(sensor_index, unix_ms(reading.sampled_at));
         check_quality(reading);
         sensors_[sensor_index].last = reading;
 
@@ -552,6 +554,7 @@ void Gateway::on_tick() {
                                        : "system clock not synchronised: readings are flagged");
 
     calibration_->on_tick(sample.wall_ms);
+    end_due_maintenance(sample.wall_ms);
     if (replaying_) return;
     const auto now =
         std::chrono::system_clock::time_point(std::chrono::milliseconds(sample.wall_ms)) -
@@ -990,6 +993,10 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
         reply({{"ok", false}, {"error", "missing \"cmd\" (a string)"}});
         return;
     }
+    if (*cmd == "maintenance") {
+        maintenance_request(request, std::move(reply));
+        return;
+    }
     if (*cmd != "status") {
         calibration_->handle(cmd->get<std::string>(), request, std::move(reply));
         return;
@@ -1022,6 +1029,7 @@ void Gateway::handle_request(const nlohmann::json& request, ControlServer::Reply
                 entry["updated_at"] = format_rfc3339_utc(unix_ms(last->sampled_at));
             }
             entry["calibrating"] = calibration_->calibrating(i);
+            entry["maintenance"] = maintenance_json(i);
             entry["calibration"] =
                 calibration_->state(i, unix_ms(std::chrono::system_clock::now()));
             sensors.push_back(std::move(entry));

@@ -195,6 +195,18 @@ private:
     void hj212_setting_changed(std::size_t index, const char* setting, int value);
     nlohmann::json hj212_json(const StoreStats& stats) const;
 
+    // --- Maintenance mode (gateway_maintenance.cpp)
+    /// `maintenance` on the control socket: start or extend (minutes, technician, reason), end,
+    /// or list (no sensor).
+    void maintenance_request(const nlohmann::json& request, ControlServer::Reply reply);
+    bool under_maintenance(std::size_t sensor, std::int64_t t_ms) const;
+    nlohmann::json maintenance_json(std::size_t sensor) const;  ///< null when not under it
+    void restore_maintenance(const std::vector<AnalyticsStateRow>& rows);
+    /// Ends the maintenance periods whose time is up (once a second).
+    void end_due_maintenance(std::int64_t now_ms);
+    /// Stores the sensor's maintenance state (or its end) with an event saying `state`.
+    void maintenance_changed(std::size_t sensor, const char* state, const std::string& why);
+
     // --- LoRaWAN (gateway_lorawan.cpp)
     void build_chirpstack_sources();
     /// Adds a ChirpStack device's uplink counters to its `devices` entry.
@@ -246,8 +258,15 @@ private:
         std::uint64_t stored_version{0};  ///< reporter->version() when its state was last stored
     };
     std::vector<Hj212Platform> hj212_;
-    std::int64_t last_qn_ms_{0};          ///< creation instant of the last QN given
-    std::int64_t hj212_pruned_at_ms_{0};  ///< last pruning of delivered history
+    struct Maintenance {
+        std::int64_t since_ms{0};
+        std::int64_t until_ms{0};
+        std::string technician;
+        std::string reason;
+    };
+    std::map<std::size_t, Maintenance> maintenance_;  ///< sensor index -> active period
+    std::int64_t last_qn_ms_{0};                      ///< creation instant of the last QN given
+    std::int64_t hj212_pruned_at_ms_{0};              ///< last pruning of delivered history
 
     CommitBatch pending_;                   ///< not yet handed to the store
     std::optional<CommitBatch> in_flight_;  ///< handed over, outcome not known yet

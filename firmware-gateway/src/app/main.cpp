@@ -106,7 +106,12 @@ int main(int argc, char** argv) {
     if (check_only) {
         std::cout << config_path << ": OK (" << config.devices.size() << " devices, "
                   << config.sensors.size() << " sensors, topics under " << config.topic_root()
-                  << "/)\n";
+                  << "/";
+        for (const auto& platform : config.hj212)
+            std::cout << "; HJ 212 to " << platform.name << " at " << platform.host << ":"
+                      << platform.port << " as MN " << platform.mn << " with "
+                      << platform.pollutants.size() << " pollutant(s)";
+        std::cout << ")\n";
         return 0;
     }
 

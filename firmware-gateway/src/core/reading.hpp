@@ -51,6 +51,8 @@ struct Reading {
     std::optional<double> measured;
     /// Taken while a technician calibrates the sensor: the window is flagged C.
     bool calibrating{false};
+    /// Taken while the sensor is under maintenance (`towngw maintenance`): HJ 212 flag M.
+    bool maintenance{false};
     SampleQuality quality{SampleQuality::Good};
     std::chrono::system_clock::time_point sampled_at;  ///< wall-clock time (see `clock`)
     std::int64_t mono_ms{0};                           ///< monotonic time since boot

@@ -20,7 +20,8 @@ constexpr std::int64_t kMsPerDay = 86'400'000;
 constexpr std::int64_t kCatchUpMs = 7 * kMsPerDay;
 constexpr int kStateVersion = 1;
 /// Abnormal flags by priority, lowest first: the index is the slot in the flag counters.
-constexpr char kFlags[4] = {'B', 'T', 'D', 'C'};
+constexpr int kFlagCount = 5;
+constexpr char kFlags[kFlagCount] = {'B', 'T', 'D', 'M', 'C'};
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
     std::int64_t q = a / b;
@@ -42,12 +43,12 @@ bool valid_realtime_interval(int seconds) {
 }
 
 int flag_slot(char flag) {
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < kFlagCount; ++i)
         if (kFlags[i] == flag) return i;
     return -1;
 }
 
-/// Rank for the water rule: N 0, B 1, T 2, D 3, C 4.
+/// Rank for the water rule: N 0, B 1, T 2, D 3, M 4, C 5.
 int flag_rank(char flag) {
     return flag_slot(flag) + 1;
 }
@@ -284,12 +285,12 @@ void Reporter::close_open(std::vector<ReportFrame>& out) {
                 if (a.volume_m3 > 0.0) r.avg = a.load_kg / a.volume_m3 * 1e3;
             }
             int worst = 0;
-            for (int f = 0; f < 4; ++f)
+            for (int f = 0; f < kFlagCount; ++f)
                 if (a.flags[f] > 0) worst = f + 1;
             r.flag = rank_flag(worst);
         } else {
             int best = -1;
-            for (int f = 0; f < 4; ++f)
+            for (int f = 0; f < kFlagCount; ++f)
                 if (a.flags[f] > 0 && (best < 0 || a.flags[f] >= a.flags[best])) best = f;
             r.flag = best < 0 ? 'B' : kFlags[best];
         }
@@ -407,7 +408,8 @@ void Reporter::on_reading(const Reading& reading) {
     }
     if (t >= open_end_ms_) advance_to(t, pending_);
 
-    char flag = reading.calibrating ? 'C' : hj212_flag(reading.quality);
+    // A sensor under maintenance (towngw maintenance) reports M whatever it reads.
+    char flag = reading.calibrating ? 'C' : reading.maintenance ? 'M' : hj212_flag(reading.quality);
     if (flag == 'N' && !std::isfinite(reading.value)) flag = 'D';
     const bool good = flag == 'N';
     const bool has_value =
@@ -561,9 +563,10 @@ nlohmann::json Reporter::state() const {
     for (const auto& s : p_) {
         const auto& a = s.acc;
         ps.push_back(json{
-            {"a", json::array({a.count, a.min, a.max, a.sum,
-                               json::array({a.flags[0], a.flags[1], a.flags[2], a.flags[3]}),
-                               a.volume_m3, a.load_kg, a.sliced_ms})},
+            {"a",
+             json::array({a.count, a.min, a.max, a.sum,
+                          json::array({a.flags[0], a.flags[1], a.flags[2], a.flags[3], a.flags[4]}),
+                          a.volume_m3, a.load_kg, a.sliced_ms})},
             {"h", rollup(s.hour)},
             {"d", rollup(s.day)},
             {"l", json::array({s.latest.has, s.latest.t_ms, s.latest.value,
@@ -674,7 +677,9 @@ bool Reporter::restore(const nlohmann::json& state, std::string& error) {
             s.acc.min = a.at(1).get<double>();
             s.acc.max = a.at(2).get<double>();
             s.acc.sum = a.at(3).get<double>();
-            for (std::size_t f = 0; f < 4; ++f) s.acc.flags[f] = a.at(4).at(f).get<std::uint64_t>();
+            if (a.at(4).size() != kFlagCount) throw std::runtime_error("bad flag counters");
+            for (std::size_t f = 0; f < kFlagCount; ++f)
+                s.acc.flags[f] = a.at(4).at(f).get<std::uint64_t>();
             s.acc.volume_m3 = a.at(5).get<double>();
             s.acc.load_kg = a.at(6).get<double>();
             s.acc.sliced_ms = a.at(7).get<std::int64_t>();

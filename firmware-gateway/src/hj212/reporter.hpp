@@ -15,9 +15,10 @@
 //    the minutes since then).
 //  * Per minute interval and pollutant: count, Min/Max/sum of the GOOD readings (flag N) in the
 //    reported unit (value * scale), and how often each abnormal flag was seen. A reading's flag
-//    is 'C' when it was taken while calibrating, else hj212_flag(quality) (N/B/T/D).
+//    is 'C' when it was taken while calibrating, 'M' while its sensor is under maintenance, else
+//    hj212_flag(quality) (N/B/T/D).
 //  * Interval flag, water rule (§1.5): any abnormal reading makes the interval abnormal; among
-//    several, C > D > T > B. N only if every reading was N and at least one arrived. With no
+//    several, C > M > D > T > B. N only if every reading was N and at least one arrived. With no
 //    good reading the record holds only `code-Flag=`: the most frequent abnormal flag (ties by
 //    the same priority), or B when nothing arrived at all.
 //  * Record 2051: `code-Min,code-Avg,code-Max` (+ `code-Cou` for the flow and load pollutants)
@@ -148,7 +149,7 @@ private:
         double min{0.0};
         double max{0.0};
         double sum{0.0};
-        std::uint64_t flags[4]{0, 0, 0, 0};  // B, T, D, C
+        std::uint64_t flags[5]{0, 0, 0, 0, 0};  // B, T, D, M, C
         double volume_m3{0.0};
         double load_kg{0.0};
         std::int64_t sliced_ms{0};

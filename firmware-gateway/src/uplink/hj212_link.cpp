@@ -21,6 +21,24 @@ constexpr std::size_t kMaxInputBytes = 8192;
 constexpr std::size_t kMaxHistoryFrames = 720;
 constexpr std::chrono::seconds kConnectTimeout{15};
 
+/// A field from the network, fit for a log line: control and non-ASCII bytes as \xNN, capped.
+std::string printable(const std::string& text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < 64; ++i) {
+        const auto b = static_cast<unsigned char>(text[i]);
+        if (b >= 0x20 && b < 0x7F) {
+            out += static_cast<char>(b);
+        } else {
+            out += "\\x";
+            out += kHex[b >> 4];
+            out += kHex[b & 0x0F];
+        }
+    }
+    if (text.size() > 64) out += "...";
+    return out;
+}
+
 bool is_history_cn(const std::string& cn) {
     return cn == "2031" || cn == "2051" || cn == "2061";
 }
@@ -259,7 +277,8 @@ void Hj212Link::on_line(std::string line) {
                 delivered(current_->id);
             }
         } else {
-            GW_LOG_DEBUG(kLog, "platform " << config_.name << ": 9014 for QN " << packet.qn
+            GW_LOG_DEBUG(kLog, "platform " << config_.name << ": 9014 for QN "
+                                           << printable(packet.qn)
                                            << " matches no frame in flight");
         }
         return;
@@ -271,7 +290,7 @@ void Hj212Link::on_line(std::string line) {
         // A field the strict generator will not echo (a QN with a control byte, say): the
         // request is unanswerable, never fatal.
         ++stats_.bad_frames;
-        GW_LOG_WARN(kLog, "platform " << config_.name << ": request CN " << packet.cn
+        GW_LOG_WARN(kLog, "platform " << config_.name << ": request CN " << printable(packet.cn)
                                       << " not answered: " << e.what());
     }
 }
@@ -287,12 +306,13 @@ void Hj212Link::handle_request(const hj212::Packet& request) {
     const std::string& qn = request.qn;
     auto refuse = [&](hj212::QnRtn code, const std::string& why) {
         ++stats_.refused;
-        GW_LOG_WARN(kLog, "platform " << config_.name << ": request CN " << request.cn << " QN "
-                                      << qn << " refused: " << why);
+        GW_LOG_WARN(kLog, "platform " << config_.name << ": request CN " << printable(request.cn)
+                                      << " QN " << printable(qn) << " refused: " << why);
         reply(qn, "9011", "QnRtn=" + std::to_string(static_cast<int>(code)));
     };
     if (request.pw != config_.pw) return refuse(hj212::QnRtn::PwError, "wrong password");
-    if (request.mn != config_.mn) return refuse(hj212::QnRtn::MnError, "MN " + request.mn);
+    if (request.mn != config_.mn)
+        return refuse(hj212::QnRtn::MnError, "MN " + printable(request.mn) + " is not ours");
     auto ready = [&] { reply(qn, "9011", "QnRtn=1"); };
     auto result = [&](hj212::ExeRtn code) {
         reply(qn, "9012", "ExeRtn=" + std::to_string(static_cast<int>(code)));
@@ -302,7 +322,8 @@ void Hj212Link::handle_request(const hj212::Packet& request) {
         send_segment(hj212::reply_segment(identity_, identity_.st, qn, cn, cp));
     };
     const std::string& cn = request.cn;
-    GW_LOG_INFO(kLog, "platform " << config_.name << ": request CN " << cn << " QN " << qn);
+    GW_LOG_INFO(kLog, "platform " << config_.name << ": request CN " << printable(cn) << " QN "
+                                  << printable(qn));
     if (cn == "1011") {
         ready();
         upload("1011", "SystemTime=" + hj212::format_data_time(hooks_.now_ms(), utc_offset_min_));
@@ -379,8 +400,8 @@ void Hj212Link::answer_history(const hj212::Packet& request) {
                 send_history(qn, cn, outcome.value);
                 result(outcome.value.empty() ? hj212::ExeRtn::NoData : hj212::ExeRtn::Success);
             } catch (const std::invalid_argument& e) {
-                GW_LOG_WARN(kLog, "platform " << config_.name << ": history " << cn << " QN " << qn
-                                              << " not answered: " << e.what());
+                GW_LOG_WARN(kLog, "platform " << config_.name << ": history " << cn << " QN "
+                                              << printable(qn) << " not answered: " << e.what());
             }
         });
 }
