@@ -476,3 +476,87 @@ TEST_CASE("towngw hj212 listen plays the platform: prints frames and answers 901
                                     "w01001-Rtd=7.24,w01001-Flag=N\n"));
     CHECK_THAT(out, Catch::Contains("INVALID  no '##' header"));
 }
+
+TEST_CASE("HJ 212-2025 edition: version bits in Flag and the 9015 heartbeat",
+          "[integration][hj212]") {
+    Hj212PlatformStub platform;
+    DemoRig rig("hj212-2025");
+    rig.add_diagnostics([&] { return platform.describe(); });
+    json config = json::parse(platform_config(platform.port()));
+    config["platforms"][0]["edition"] = "2025";
+    config["platforms"][0]["heartbeat_s"] = 10;
+    config["platforms"][0]["send"] = json::array({"minute"});  // quiet link: heartbeats show
+    rig.start_gateway({{"/hj212", config.dump()}});
+    // Nothing to send for up to a minute: after 10 s without a frame, a 9015 (ST 91, Flag 8:
+    // version bits 000010, no reply wanted), and again 10 s later.
+    REQUIRE(platform.wait_for([](const Frames& frames) { return with(frames, "9015").size() >= 2; },
+                              40s));
+    const Frames frames = platform.frames();
+    const auto beats = with(frames, "9015");
+    for (const auto* beat : beats) {
+        CHECK(beat->packet().st == "91");
+        CHECK(beat->packet().flag == 8);
+        CHECK(beat->packet().mn == kMn);
+        CHECK(beat->packet().qn.size() == 17);
+        CHECK(beat->packet().cp.empty());
+    }
+    // A request is answered with the 2025 version bits too.
+    REQUIRE(platform.send(request("20261129120000021", "1063", "")));
+    REQUIRE(platform.wait_for(
+        [](const Frames& all) { return !exe_rtn(all, "20261129120000021").empty(); }, 10s));
+    const Frames answered = platform.frames();
+    const auto upload = with(answered, "1063", "20261129120000021");
+    REQUIRE(upload.size() == 1);
+    CHECK(upload.front()->packet().flag == 8);
+    CHECK(cp_of(*upload.front(), "MinInterval") == "1");
+}
+
+// Not a test: a benchmark of the stop-and-wait link (docs/hj212.md, "Delivery"), run by
+// scripts/bench-hj212.sh. A backlog of minute frames is drained into the stub with the 9014
+// delayed as a far platform would; it prints frames/s and asserts only that all arrived.
+TEST_CASE("HJ 212 backlog drain rate", "[.][hj212-bench]") {
+    for (const auto& [frames_n, delay_ms] :
+         std::vector<std::pair<int, int>>{{2000, 0}, {300, 50}, {150, 100}}) {
+        Hj212PlatformStub platform;
+        platform.set_reply_delay(std::chrono::milliseconds(delay_ms));
+        DemoRig rig("hj212-bench");
+        {
+            gw::Store store((rig.dir().path() / "outbox.db").string(), gw::StoreOptions{});
+            gw::CommitBatch batch;
+            const std::int64_t start = (now_ms() / kMinuteMs - frames_n) * kMinuteMs;
+            for (int m = 0; m < frames_n; ++m) {
+                const std::int64_t t = start + m * kMinuteMs;
+                batch.hj212_frames.push_back(
+                    {"bureau", "2051", t, gw::hj212::make_qn(t + kMinuteMs, kUtcOffsetMin),
+                     "DataTime=" + gw::hj212::format_data_time(t, kUtcOffsetMin) +
+                         ";w01001-Min=7.00,w01001-Avg=7.10,w01001-Max=7.20,w01001-Flag=N;"
+                         "w01010-Min=18.0,w01010-Avg=18.2,w01010-Max=18.4,w01010-Flag=N;"
+                         "w01003-Min=1.0,w01003-Avg=1.2,w01003-Max=1.5,w01003-Flag=N;"
+                         "w00000-Min=8.10,w00000-Avg=9.00,w00000-Max=9.80,w00000-Cou=5.400,"
+                         "w00000-Flag=N",
+                     true});
+            }
+            store.commit(batch);
+        }
+        json config = json::parse(platform_config(platform.port()));
+        config["platforms"][0]["send"] = json::array({"daily"});  // the backlog only
+        rig.start_gateway({{"/hj212", config.dump()}});
+        const auto acked = [&](const Frames& all) {
+            int n = 0;
+            for (const auto& f : all) n += f.acked ? 1 : 0;
+            return n;
+        };
+        REQUIRE(platform.wait_for([&](const Frames& all) { return !all.empty(); }, 20s));
+        const auto first = std::chrono::steady_clock::now();
+        REQUIRE(platform.wait_for([&](const Frames& all) { return acked(all) >= frames_n; },
+                                  std::chrono::seconds(30 + frames_n * (delay_ms + 20) / 1000)));
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
+        std::printf(
+            "hj212 drain: %d minute frames of %zu bytes, 9014 after %d ms: %.2f s, "
+            "%.1f frames/s\n",
+            frames_n, platform.frames().front().raw.size(), delay_ms, seconds, frames_n / seconds);
+        std::fflush(stdout);
+        CHECK(acked(platform.frames()) == frames_n);
+    }
+}

@@ -74,6 +74,11 @@ void Hj212PlatformStub::set_auto_ack(bool on) {
     auto_ack_ = on;
 }
 
+void Hj212PlatformStub::set_reply_delay(std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reply_delay_ = delay;
+}
+
 void Hj212PlatformStub::drop_after_acks(int frames) {
     std::lock_guard<std::mutex> lock(mutex_);
     acks_before_drop_ = frames;
@@ -170,6 +175,13 @@ void Hj212PlatformStub::serve(int fd, int connection) {
             frame.frame = hj212::parse_frame(frame.raw);
             if (frame.frame.ok) frame.segment = hj212::parse_segment(frame.frame.data_segment);
             bool drop = false;
+            std::chrono::milliseconds delay{0};
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                delay = reply_delay_;
+            }
+            if (delay.count() > 0 && frame.ok() && wants_data_reply(frame.packet()))
+                std::this_thread::sleep_for(delay);  // the far end of a slow link
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (frame.ok() && wants_data_reply(frame.packet()) && auto_ack_) {

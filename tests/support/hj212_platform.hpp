@@ -43,6 +43,9 @@ public:
     /// After acknowledging `frames` more uploads, the next upload is not acknowledged: the
     /// connection is closed instead, as a 4G link dies in the middle of a stream.
     void drop_after_acks(int frames);
+    /// Waits this long before each 9014, as a platform at the far end of a 4G link does (the
+    /// round trip the gateway's stop-and-wait pays per frame).
+    void set_reply_delay(std::chrono::milliseconds delay);
     /// Sends a request frame (the data segment; the stub adds the framing and the CRC) on the
     /// current connection; false when no gateway is connected.
     bool send(const std::string& data_segment);
@@ -71,6 +74,7 @@ private:
     int client_fd_{-1};
     bool auto_ack_{true};
     int acks_before_drop_{-1};  ///< -1: never drop
+    std::chrono::milliseconds reply_delay_{0};
     std::thread thread_;
 };
 

@@ -206,16 +206,19 @@ TEST_CASE("hj212 reporter splits a flow slice at the boundary", "[unit][hj212-re
     r.on_reading(reading(1, at("20260801085004"), 6.0));
     auto f = r.on_tick(at("20260801085005"));
     REQUIRE(f.size() == 1);
-    // 08:49:50-08:50:00: 12 L/s * 10 s = 120 L = 0.120 m3; Avg 0.12 * 1000 / 600 = 0.20 L/s.
+    // 08:49:50-08:50:00: 12 L/s * 10 s = 120 L = 0.120 m3; Avg over the 10 s the flow was
+    // known: 0.12 * 1e6 / 10,000 ms = 12 L/s (not 0.12 m3 / 600 s, which would read as a flow
+    // below its own minimum).
     CHECK(f[0].cp ==
-          "DataTime=20260801084000;w00000-Min=12.00,w00000-Avg=0.20,w00000-Max=12.00,"
+          "DataTime=20260801084000;w00000-Min=12.00,w00000-Avg=12.00,w00000-Max=12.00,"
           "w00000-Cou=0.120,w00000-Flag=N");
     f = r.on_tick(at("20260801090000"));
     REQUIRE(f.size() == 1);
-    // 08:50:00-08:50:04 at 12 L/s = 48 L, then 6 L/s for the capped 15 s = 90 L: 0.138 m3;
-    // Avg 0.138 * 1000 / 600 = 0.23 L/s.
+    // 08:50:00-08:50:04 at 12 L/s = 48 L, then 6 L/s for the capped 15 s = 90 L: 0.138 m3
+    // over 19 s: Avg 138 L / 19 s = 7.26 L/s (above the minute's one reading: the flow held from
+    // before the boundary counts in the volume, as Appendix D's slices do).
     CHECK(f[0].cp ==
-          "DataTime=20260801085000;w00000-Min=6.00,w00000-Avg=0.23,w00000-Max=6.00,"
+          "DataTime=20260801085000;w00000-Min=6.00,w00000-Avg=7.26,w00000-Max=6.00,"
           "w00000-Cou=0.138,w00000-Flag=N");
 }
 
@@ -225,9 +228,9 @@ TEST_CASE("hj212 reporter does not bridge a gap longer than max_slice", "[unit][
     r.on_reading(reading(1, at("20260801084100"), 20.0));  // 60 s later > 15 s
     const auto f = r.on_tick(at("20260801085000"));
     REQUIRE(f.size() == 1);
-    // 10 L/s * 15 s + 20 L/s * 15 s = 450 L = 0.450 m3; Avg 0.45 * 1000 / 600 = 0.75 L/s.
+    // 10 L/s * 15 s + 20 L/s * 15 s = 450 L = 0.450 m3 over 30 s covered: Avg 15 L/s.
     CHECK(f[0].cp ==
-          "DataTime=20260801084000;w00000-Min=10.00,w00000-Avg=0.75,w00000-Max=20.00,"
+          "DataTime=20260801084000;w00000-Min=10.00,w00000-Avg=15.00,w00000-Max=20.00,"
           "w00000-Cou=0.450,w00000-Flag=N");
 }
 
@@ -239,11 +242,11 @@ TEST_CASE("hj212 reporter stale concentration adds no load", "[unit][hj212-repor
     const auto f = r.on_tick(t0 + 10 * kMin);
     REQUIRE(f.size() == 1);
     // Flow readings at 08:40:00 .. 08:40:55 (12): 11 slices of 5 s + the last one capped at
-    // 15 s = 70 s * 10 L/s = 700 L = 0.700 m3; Avg 0.7 * 1000 / 600 = 1.1667 -> 1.17 L/s.
+    // 15 s = 70 s * 10 L/s = 700 L = 0.700 m3; Avg over the 70 s covered = 10 L/s.
     // Load only for slices starting at most 15 s after the COD sample: 08:40:00, :05, :10, :15
     // -> 20 s * 10 L/s = 0.2 m3 * 40 mg/L * 1e-3 = 0.008 kg; flow-weighted Avg 0.008/0.2*1e3 = 40.
     CHECK(f[0].cp ==
-          "DataTime=20260801084000;w00000-Min=10.00,w00000-Avg=1.17,w00000-Max=10.00,"
+          "DataTime=20260801084000;w00000-Min=10.00,w00000-Avg=10.00,w00000-Max=10.00,"
           "w00000-Cou=0.700,w00000-Flag=N;w01018-Min=40.00,w01018-Avg=40.00,w01018-Max=40.00,"
           "w01018-Cou=0.0080,w01018-Flag=N");
 }

@@ -262,7 +262,6 @@ void Reporter::credit_flow(std::int64_t to_ms) {
 
 void Reporter::close_open(std::vector<ReportFrame>& out) {
     credit_flow(open_end_ms_);
-    const double interval_s = static_cast<double>(open_end_ms_ - open_start_ms_) / 1000.0;
     std::vector<Record> records(p_.size());
     std::string cp = "DataTime=" + format_data_time(open_start_ms_, config_.utc_offset_min);
     for (std::size_t i = 0; i < p_.size(); ++i) {
@@ -279,7 +278,9 @@ void Reporter::close_open(std::vector<ReportFrame>& out) {
             r.avg = a.sum / static_cast<double>(a.count);
             if (cfg.is_flow) {
                 r.cou = a.volume_m3;
-                if (a.sliced_ms > 0) r.avg = a.volume_m3 * 1000.0 / interval_s;
+                // Over the time the flow was known: a minute the gateway saw only part of (it
+                // started, a gap) must not read as a low flow, below its own minimum.
+                if (a.sliced_ms > 0) r.avg = a.volume_m3 * 1e6 / static_cast<double>(a.sliced_ms);
             } else if (cfg.has_load) {
                 r.cou = a.load_kg;
                 if (a.volume_m3 > 0.0) r.avg = a.load_kg / a.volume_m3 * 1e3;
@@ -346,7 +347,6 @@ void Reporter::close_open(std::vector<ReportFrame>& out) {
 
 void Reporter::emit_rollup(bool day, std::vector<ReportFrame>& out) {
     const std::int64_t start = day ? day_start_ms_ : hour_start_ms_;
-    const double length_s = day ? 86400.0 : 3600.0;
     std::string cp = "DataTime=" + format_data_time(start, config_.utc_offset_min);
     for (std::size_t i = 0; i < p_.size(); ++i) {
         const auto& cfg = config_.pollutants[i];
@@ -360,7 +360,7 @@ void Reporter::emit_rollup(bool day, std::vector<ReportFrame>& out) {
             r.avg = u.avg_weighted / static_cast<double>(u.count);
             if (cfg.is_flow) {
                 r.cou = u.volume_m3;
-                if (u.sliced_ms > 0) r.avg = u.volume_m3 * 1000.0 / length_s;
+                if (u.sliced_ms > 0) r.avg = u.volume_m3 * 1e6 / static_cast<double>(u.sliced_ms);
             } else if (cfg.has_load) {
                 r.cou = u.load_kg;
                 if (u.volume_m3 > 0.0) r.avg = u.load_kg / u.volume_m3 * 1e3;

@@ -28,8 +28,10 @@
 //    that is not good starts no slice), but for at most max_slice_ms (a longer gap is not
 //    bridged). ΔD = Q·Δt(s)·10⁻³ m³; a slice crossing an interval boundary is split there. A
 //    flow reading older than the last one is counted in Min/Max/Avg but does not move the
-//    slices. Flow Cou = ΣΔD in m³ (3 decimals); flow Avg = D·1000 / interval length in s (L/s)
-//    if the interval had any flow slice, else the arithmetic mean.
+//    slices. Flow Cou = ΣΔD in m³ (3 decimals); flow Avg = D·1000 / T (L/s) with T the time
+//    the slices covered (the interval's length when the flow was known throughout, Appendix D's
+//    D/T; less after a start or a gap, so a partial interval does not read as a low flow) if
+//    the interval had any flow slice, else the arithmetic mean.
 //  * Load (has_load, concentration in mg/L): each piece [a, b) of a flow slice adds
 //    ΔG = ΔD·C·10⁻³ kg with C the pollutant's good value in effect at a (its latest good value
 //    sampled at or before a, else the oldest one it still knows after a) if a - its time <=
@@ -40,9 +42,10 @@
 //    from the records that have values; a volume a record without good readings still got from
 //    a bridged slice is not counted, so hour Cou = sum of the reported minute Cous): Min = min
 //    of the Mins, Max = max of the Maxes, Cou = sum, Avg = G/D_C·10³ for load pollutants when
-//    D_C > 0, D·1000/3600 (2061) or D·1000/86400 (2031) for the flow when any minute had flow
-//    slices, otherwise the count-weighted mean of the minute Avgs. Flag: the water rule over the
-//    minute flags (a minute without data counts with its flag, B).
+//    D_C > 0, D·1000 / the time the minutes' slices covered (3600 s, 86400 s when complete) for
+//    the flow when any minute had flow slices, otherwise the count-weighted mean of the minute
+//    Avgs. Flag: the water rule over the minute flags (a minute without data counts with its flag,
+//    B).
 //  * Gaps: when ticks resume after a pause, every minute interval in between is emitted (no data:
 //    Flag=B only), but after the interval that was open (always emitted) only intervals
 //    starting at most 7 days before the one containing the tick; the ones in between are
