@@ -7,30 +7,23 @@
 #include <sstream>
 
 #include "config/config_loader.hpp"
+#include "config_test_support.hpp"
 
 using namespace gw;
 
 namespace {
 
-const std::string kDemoPath = std::string(TOWNGW_SOURCE_DIR) + "/config/demo.json";
+using test::kDemoPath;
 
 /// config/demo.json with three more sensors the analytics need: a bin temperature, a rain
 /// gauge (any register, with unit mm) and a tilt flag. Indices 7, 8, 9.
 std::string demo_text() {
-    std::ifstream in(kDemoPath);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string demo = text.str();
-    const std::string last = R"("fill_level": { "empty_mm": 1200, "full_mm": 300 } })";
-    const auto at = demo.find(last);
-    REQUIRE(at != std::string::npos);
-    demo.insert(at + last.size(), R"(,
+    return test::demo_config_with_sensors(R"(
     { "id": "bin1.temperature", "device": "bin1", "register": "temperature", "window_s": 5 },
     { "id": "rain1", "device": "water1", "register": "turbidity", "window_s": 5,
       "metric": "rain", "unit": "mm" },
     { "id": "bin1.tilt", "device": "bin1", "register": "distance", "window_s": 5,
       "metric": "tilt" })");
-    return demo;
 }
 
 /// Every key set, none of them to its default.

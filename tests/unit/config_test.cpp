@@ -7,18 +7,16 @@
 #include <sstream>
 
 #include "config/config_loader.hpp"
+#include "config_test_support.hpp"
 
 using namespace gw;
 
 namespace {
 
-const std::string kDemoPath = std::string(TOWNGW_SOURCE_DIR) + "/config/demo.json";
+using test::kDemoPath;
 
 std::string demo_text() {
-    std::ifstream in(kDemoPath);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return test::demo_config_text();
 }
 
 std::vector<ConfigError> errors_with(std::vector<ConfigOverride> overrides,

@@ -8,31 +8,24 @@
 #include <sstream>
 
 #include "config/config_loader.hpp"
+#include "config_test_support.hpp"
 
 using namespace gw;
 
 namespace {
 
-const std::string kDemoPath = std::string(TOWNGW_SOURCE_DIR) + "/config/demo.json";
+using test::kDemoPath;
 
 /// config/demo.json with three more water sensors in mg/L or mS/cm (any register, the unit
 /// given): COD, NH3-N and conductivity, indices 7, 8, 9.
 std::string demo_text() {
-    std::ifstream in(kDemoPath);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string demo = text.str();
-    const std::string last = R"("fill_level": { "empty_mm": 1200, "full_mm": 300 } })";
-    const auto at = demo.find(last);
-    REQUIRE(at != std::string::npos);
-    demo.insert(at + last.size(), R"(,
+    return test::demo_config_with_sensors(R"(
     { "id": "water1.cod", "device": "water1", "register": "turbidity", "window_s": 5,
       "metric": "cod", "unit": "mg/L" },
     { "id": "water1.nh3n", "device": "water1", "register": "turbidity", "window_s": 5,
       "metric": "ammonia_nitrogen", "unit": "mg/l" },
     { "id": "water1.conductivity", "device": "water1", "register": "turbidity", "window_s": 5,
       "metric": "conductivity", "unit": "mS/cm" })");
-    return demo;
 }
 
 /// The documented example: pH, COD, NH3-N and the flow (m3/h, sent in L/s), defaults elsewhere.

@@ -14,30 +14,17 @@
 
 #include "buffer/store.hpp"
 #include "buffer/store_worker.hpp"
+#include "store_test_support.hpp"
 
 using namespace gw;
 
 namespace {
 
-struct Hj212TempDir {
-    std::filesystem::path dir;
-    Hj212TempDir() {
-        std::string tmpl =
-            (std::filesystem::temp_directory_path() / "towngw-store-hj212-XXXXXX").string();
-        dir = ::mkdtemp(tmpl.data());
-    }
-    ~Hj212TempDir() { std::filesystem::remove_all(dir); }
-    std::string db() const { return (dir / "outbox.db").string(); }
-};
+using Hj212TempDir = test::StoreTempDir;
 
 StoreOptions hj_options(std::uint64_t max_bytes = 128u << 20,
                         WhenFull when_full = WhenFull::DropOldest) {
-    StoreOptions o;
-    o.max_bytes = max_bytes;
-    o.when_full = when_full;
-    o.events_topic = "t/events";
-    o.event_base = {{"v", 1}};
-    return o;
+    return test::store_options(max_bytes, when_full);
 }
 
 Hj212FrameAppend frame(const std::string& platform, const std::string& cn,

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/sha256.hpp"
+#include "store_test_support.hpp"
 
 using namespace gw;
 
@@ -43,25 +44,11 @@ StoredReading reading(const std::string& sensor, std::int64_t wall_ms,
     return r;
 }
 
-struct TempDir {
-    std::filesystem::path dir;
-    TempDir() {
-        std::string tmpl =
-            (std::filesystem::temp_directory_path() / "towngw-store-XXXXXX").string();
-        dir = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(dir); }
-    std::string db() const { return (dir / "outbox.db").string(); }
-};
+using TempDir = test::StoreTempDir;
 
 StoreOptions options(std::uint64_t max_bytes = 128u << 20,
                      WhenFull when_full = WhenFull::DropOldest) {
-    StoreOptions o;
-    o.max_bytes = max_bytes;
-    o.when_full = when_full;
-    o.events_topic = "t/events";
-    o.event_base = {{"v", 1}};
-    return o;
+    return test::store_options(max_bytes, when_full);
 }
 
 }  // namespace

@@ -28,12 +28,10 @@ hj212::ReporterConfig Gateway::reporter_config(const Hj212PlatformConfig& platfo
         pollutant.decimals = p.decimals;
         pollutant.is_flow = p.is_flow;
         pollutant.has_load = p.has_load;
-        // Samples further apart than three poll periods (LoRaWAN: uplink intervals) are a gap.
+        // Samples further apart than three poll periods (LoRaWAN devices: uplink intervals, which
+        // poll_period holds for them) are a gap.
         const DeviceConfig& device = config_.devices[config_.sensors[p.sensor_index].device_index];
-        const auto period =
-            device.kind == SourceKind::Chirpstack
-                ? std::chrono::duration_cast<std::chrono::milliseconds>(device.uplink_interval)
-                : device.poll_period;
+        const auto period = device.poll_period;
         pollutant.max_slice_ms = std::max<std::int64_t>(15'000, 3 * period.count());
         out.pollutants.push_back(std::move(pollutant));
     }
