@@ -21,6 +21,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 
 #include "buffer/store.hpp"
 #include "core/time_format.hpp"
@@ -95,6 +96,34 @@ std::string exe_rtn(const Frames& frames, const std::string& qn) {
     return found.empty() ? "" : cp_of(*found.front(), "ExeRtn");
 }
 
+/// Stores `count` frames of platform "bureau", CN `cn`, one `step_ms` apart from `first_ms`, in
+/// the daemon's store before it starts (as a gateway holds them after an outage); `items(i)`
+/// is the CP after DataTime. Delivered ones are history. Returns their QNs, oldest first.
+std::vector<std::string> seed_frames(const std::filesystem::path& db, const std::string& cn,
+                                     std::int64_t first_ms, std::int64_t step_ms, int count,
+                                     const std::function<std::string(int)>& items,
+                                     bool delivered = false) {
+    gw::Store store(db.string(), gw::StoreOptions{});
+    gw::CommitBatch batch;
+    std::vector<std::string> qns;
+    for (int i = 0; i < count; ++i) {
+        const std::int64_t start = first_ms + i * step_ms;
+        qns.push_back(gw::hj212::make_qn(start + step_ms, kUtcOffsetMin));
+        batch.hj212_frames.push_back(
+            {"bureau", cn, start, qns.back(),
+             "DataTime=" + gw::hj212::format_data_time(start, kUtcOffsetMin) + ";" + items(i),
+             true});
+    }
+    const auto result = store.commit(batch);
+    if (delivered) {
+        std::vector<std::int64_t> ids;
+        for (std::int64_t id = result.hj212_last_id - count + 1; id <= result.hj212_last_id; ++id)
+            ids.push_back(id);
+        store.hj212_delivered(ids, now_ms());
+    }
+    return qns;
+}
+
 }  // namespace
 
 TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests answered",
@@ -109,38 +138,15 @@ TEST_CASE("HJ 212: backlog re-sent after a drop, live data, platform requests an
     const std::int64_t first_minute = (t0 / kMinuteMs - 30) * kMinuteMs;  // 30 minutes ago
     const std::int64_t yesterday = (t0 + kUtcOffsetMin * kMinuteMs) / 86'400'000 * 86'400'000 -
                                    kUtcOffsetMin * kMinuteMs - 86'400'000;  // local midnight
-    std::vector<std::string> backlog_qns;
-    {
-        gw::StoreOptions options;
-        gw::Store store(db.string(), options);
-        gw::CommitBatch batch;
-        for (int h = 0; h < 24; ++h) {
-            const std::int64_t start = yesterday + h * kHourMs;
-            batch.hj212_frames.push_back(
-                {"bureau", "2061", start, gw::hj212::make_qn(start + kHourMs, kUtcOffsetMin),
-                 "DataTime=" + gw::hj212::format_data_time(start, kUtcOffsetMin) +
-                     ";w01001-Min=7.00,w01001-Avg=7.20,w01001-Max=7.40,w01001-Flag=N",
-                 true});
-        }
-        const auto history = store.commit(batch);
-        std::vector<std::int64_t> ids;
-        for (std::int64_t id = history.hj212_last_id - 23; id <= history.hj212_last_id; ++id)
-            ids.push_back(id);
-        store.hj212_delivered(ids, t0 - 3'600'000);
-
-        gw::CommitBatch outage;
-        for (int m = 0; m < 12; ++m) {
-            const std::int64_t start = first_minute + m * kMinuteMs;
-            backlog_qns.push_back(gw::hj212::make_qn(start + kMinuteMs, kUtcOffsetMin));
-            outage.hj212_frames.push_back(
-                {"bureau", "2051", start, backlog_qns.back(),
-                 "DataTime=" + gw::hj212::format_data_time(start, kUtcOffsetMin) +
-                     ";w01001-Min=7.00,w01001-Avg=7.10,w01001-Max=7.20,w01001-Flag=N;w00000-Cou=" +
-                     std::to_string(m) + ".000,w00000-Flag=N",
-                 true});
-        }
-        store.commit(outage);
-    }
+    seed_frames(
+        db, "2061", yesterday, kHourMs, 24,
+        [](int) { return "w01001-Min=7.00,w01001-Avg=7.20,w01001-Max=7.40,w01001-Flag=N"; },
+        /*delivered=*/true);
+    const std::vector<std::string> backlog_qns =
+        seed_frames(db, "2051", first_minute, kMinuteMs, 12, [](int m) {
+            return "w01001-Min=7.00,w01001-Avg=7.10,w01001-Max=7.20,w01001-Flag=N;w00000-Cou=" +
+                   std::to_string(m) + ".000,w00000-Flag=N";
+        });
     // The link dies after five of them are acknowledged: the sixth gets no 9014.
     platform.drop_after_acks(5);
     rig.start_gateway({{"/hj212", platform_config(platform.port())}});
@@ -486,7 +492,32 @@ TEST_CASE("HJ 212-2025 edition: version bits in Flag and the 9015 heartbeat",
     config["platforms"][0]["edition"] = "2025";
     config["platforms"][0]["heartbeat_s"] = 10;
     config["platforms"][0]["send"] = json::array({"minute"});  // quiet link: heartbeats show
+    // A platform that sends no 9014: a frame is delivered once written.
+    config["platforms"][0]["reply_requested"] = false;
+    const auto backlog =
+        seed_frames(rig.dir().path() / "outbox.db", "2051", (now_ms() / kMinuteMs - 5) * kMinuteMs,
+                    kMinuteMs, 5, [](int) { return std::string("w01001-Avg=7.10,w01001-Flag=N"); });
     rig.start_gateway({{"/hj212", config.dump()}});
+    // The backlog goes out at once, in order, Flag 8 (2025, no reply wanted), and the store
+    // counts it delivered.
+    REQUIRE(platform.wait_for(
+        [&](const Frames& frames) { return with(frames, "2051").size() >= 5; }, 20s));
+    {
+        const Frames sent = platform.frames();
+        const auto uploads = with(sent, "2051");
+        for (std::size_t i = 0; i < backlog.size(); ++i) {
+            CHECK(uploads[i]->packet().qn == backlog[i]);
+            CHECK(uploads[i]->packet().flag == 8);
+            CHECK_FALSE(uploads[i]->acked);
+        }
+    }
+    CHECK(wait_until(
+        [&] {
+            const auto status = daemon_status(rig);
+            return status && int_at(*status, "/hj212/pending") == 0 &&
+                   int_at(*status, "/hj212/platforms/0/frames_delivered") >= 5;
+        },
+        15s));
     // Nothing to send for up to a minute: after 10 s without a frame, a 9015 (ST 91, Flag 8:
     // version bits 000010, no reply wanted), and again 10 s later.
     REQUIRE(platform.wait_for([](const Frames& frames) { return with(frames, "9015").size() >= 2; },
@@ -520,24 +551,14 @@ TEST_CASE("HJ 212 backlog drain rate", "[.][hj212-bench]") {
         Hj212PlatformStub platform;
         platform.set_reply_delay(std::chrono::milliseconds(delay_ms));
         DemoRig rig("hj212-bench");
-        {
-            gw::Store store((rig.dir().path() / "outbox.db").string(), gw::StoreOptions{});
-            gw::CommitBatch batch;
-            const std::int64_t start = (now_ms() / kMinuteMs - frames_n) * kMinuteMs;
-            for (int m = 0; m < frames_n; ++m) {
-                const std::int64_t t = start + m * kMinuteMs;
-                batch.hj212_frames.push_back(
-                    {"bureau", "2051", t, gw::hj212::make_qn(t + kMinuteMs, kUtcOffsetMin),
-                     "DataTime=" + gw::hj212::format_data_time(t, kUtcOffsetMin) +
-                         ";w01001-Min=7.00,w01001-Avg=7.10,w01001-Max=7.20,w01001-Flag=N;"
-                         "w01010-Min=18.0,w01010-Avg=18.2,w01010-Max=18.4,w01010-Flag=N;"
-                         "w01003-Min=1.0,w01003-Avg=1.2,w01003-Max=1.5,w01003-Flag=N;"
-                         "w00000-Min=8.10,w00000-Avg=9.00,w00000-Max=9.80,w00000-Cou=5.400,"
-                         "w00000-Flag=N",
-                     true});
-            }
-            store.commit(batch);
-        }
+        seed_frames(rig.dir().path() / "outbox.db", "2051",
+                    (now_ms() / kMinuteMs - frames_n) * kMinuteMs, kMinuteMs, frames_n, [](int) {
+                        return "w01001-Min=7.00,w01001-Avg=7.10,w01001-Max=7.20,w01001-Flag=N;"
+                               "w01010-Min=18.0,w01010-Avg=18.2,w01010-Max=18.4,w01010-Flag=N;"
+                               "w01003-Min=1.0,w01003-Avg=1.2,w01003-Max=1.5,w01003-Flag=N;"
+                               "w00000-Min=8.10,w00000-Avg=9.00,w00000-Max=9.80,w00000-Cou=5.400,"
+                               "w00000-Flag=N";
+                    });
         json config = json::parse(platform_config(platform.port()));
         config["platforms"][0]["send"] = json::array({"daily"});  // the backlog only
         rig.start_gateway({{"/hj212", config.dump()}});

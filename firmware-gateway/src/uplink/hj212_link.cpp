@@ -20,6 +20,9 @@ constexpr std::size_t kMaxInputBytes = 8192;
 /// 10-minute data); the platform asks again for the rest.
 constexpr std::size_t kMaxHistoryFrames = 720;
 constexpr std::chrono::seconds kConnectTimeout{15};
+/// Uploads wait while this many frames are queued for the socket (without Flag.A nothing else
+/// paces them, and a backlog must not move from the store into memory).
+constexpr std::size_t kMaxQueuedWrites = 32;
 
 /// A field from the network, fit for a log line: control and non-ASCII bytes as \xNN, capped.
 std::string printable(const std::string& text) {
@@ -426,9 +429,9 @@ void Hj212Link::send_history(const std::string& qn, const std::string& cn,
 
 // --- output -------------------------------------------------------------------------------
 
-void Hj212Link::send_segment(const std::string& segment) {
+void Hj212Link::send_segment(const std::string& segment, std::int64_t delivers) {
     if (state_ != State::Connected) return;
-    writes_.push_back(hj212::encode_frame(segment));
+    writes_.push_back({hj212::encode_frame(segment), delivers});
     write_next();
 }
 
@@ -436,19 +439,22 @@ void Hj212Link::write_next() {
     if (writing_ || writes_.empty() || state_ != State::Connected) return;
     writing_ = true;
     const auto generation = generation_;
-    boost::asio::async_write(socket_, boost::asio::buffer(writes_.front()),
+    boost::asio::async_write(socket_, boost::asio::buffer(writes_.front().bytes),
                              [this, generation](const boost::system::error_code& ec, std::size_t) {
                                  if (generation != generation_) return;
                                  writing_ = false;
                                  if (ec) return drop("write failed: " + ec.message());
+                                 const std::int64_t done = writes_.front().delivers;
                                  writes_.pop_front();
                                  write_next();
+                                 if (done != 0) delivered(done);
+                                 pump();  // room in the queue again
                              });
     schedule_heartbeat();  // anything written counts as a sign of life
 }
 
 void Hj212Link::pump() {
-    if (state_ != State::Connected || current_) return;
+    if (state_ != State::Connected || current_ || writes_.size() >= kMaxQueuedWrites) return;
     // Acknowledged but not yet marked in the store (a reconnect re-reads the store): skipped.
     while (!ready_.empty() && unstored_.count(ready_.front().id) > 0) ready_.pop_front();
     if (ready_.empty()) return fetch_pending();
@@ -500,15 +506,16 @@ void Hj212Link::send_current(bool resend) {
         ++stats_.frames_resent;
     else if (current_packet_ == 0)
         ++stats_.frames_sent;
-    send_segment(current_segments_[current_packet_]);
     if (!config_.reply_requested) {
-        // Nothing comes back: written is as delivered as it gets.
-        if (current_packet_ + 1 < current_segments_.size()) {
-            ++current_packet_;
-            return send_current(false);
-        }
-        return delivered(current_->id);
+        // Nothing comes back: written is as delivered as it gets. The last packet's write
+        // completes the frame; the next frame may be queued behind it at once.
+        for (; current_packet_ < current_segments_.size(); ++current_packet_)
+            send_segment(current_segments_[current_packet_],
+                         current_packet_ + 1 == current_segments_.size() ? current_->id : 0);
+        current_.reset();
+        return pump();
     }
+    send_segment(current_segments_[current_packet_]);
     reply_timer_.expires_after(std::chrono::seconds(reply_timeout_s_));
     const auto generation = generation_;
     reply_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
@@ -530,7 +537,7 @@ void Hj212Link::on_reply_timeout() {
 
 void Hj212Link::delivered(std::int64_t id) {
     ++stats_.frames_delivered;
-    current_.reset();
+    if (current_ && current_->id == id) current_.reset();
     delivered_.push_back(id);
     unstored_.insert(id);
     pump();

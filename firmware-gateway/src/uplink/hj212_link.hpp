@@ -105,12 +105,15 @@ private:
     void send_history(const std::string& qn, const std::string& cn,
                       const std::vector<StoredHj212Frame>& frames);
     void reply(const std::string& qn, std::string_view cn, const std::string& cp);
-    void send_segment(const std::string& segment);
+    /// Frames and queues a segment; `delivers`: the stored frame this write completes (without
+    /// Flag.A a frame is delivered once written), 0 for none.
+    void send_segment(const std::string& segment, std::int64_t delivers = 0);
     void write_next();
     void pump();
     void fetch_pending();
     void send_current(bool resend);
     void on_reply_timeout();
+    /// The platform has frame `id` (its 9014 came, or without Flag.A it was written).
     void delivered(std::int64_t id);
     void schedule_heartbeat();
 
@@ -137,7 +140,11 @@ private:
     /// Connection generation: handlers of an older connection see a different value and stop.
     std::uint64_t generation_{0};
 
-    std::deque<std::string> writes_;  ///< framed, waiting for the socket
+    struct PendingWrite {
+        std::string bytes;         ///< a whole frame
+        std::int64_t delivers{0};  ///< stored frame id delivered once written (no Flag.A), or 0
+    };
+    std::deque<PendingWrite> writes_;  ///< waiting for the socket
     bool writing_{false};
 
     std::deque<StoredHj212Frame> ready_;  ///< read ahead from the store, oldest first
