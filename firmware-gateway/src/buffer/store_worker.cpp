@@ -101,16 +101,6 @@ void StoreWorker::async_hj212_pending(
         std::move(handler));
 }
 
-void StoreWorker::async_hj212_delivered(std::vector<std::int64_t> ids, std::int64_t delivered_ms,
-                                        std::function<void(Outcome<bool>)> handler) {
-    submit<bool>(
-        [ids = std::move(ids), delivered_ms](Store& s) {
-            s.hj212_delivered(ids, delivered_ms);
-            return true;
-        },
-        std::move(handler));
-}
-
 void StoreWorker::async_hj212_history(
     std::string platform, std::string cn, std::int64_t begin_ms, std::int64_t end_ms,
     std::size_t limit, std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler) {

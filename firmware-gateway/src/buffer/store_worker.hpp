@@ -48,11 +48,10 @@ public:
     void async_calibration_history(
         std::string sensor, std::function<void(Outcome<std::vector<CalibrationEntry>>)> handler);
 
-    /// HJ 212 frames (see Store::hj212_pending, hj212_delivered, hj212_history, hj212_prune).
+    /// HJ 212 frames (see Store::hj212_pending, hj212_history, hj212_prune); acknowledgements
+    /// travel in CommitBatch::hj212_delivered.
     void async_hj212_pending(std::string platform, std::int64_t after_id, std::size_t limit,
                              std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler);
-    void async_hj212_delivered(std::vector<std::int64_t> ids, std::int64_t delivered_ms,
-                               std::function<void(Outcome<bool>)> handler);
     void async_hj212_history(std::string platform, std::string cn, std::int64_t begin_ms,
                              std::int64_t end_ms, std::size_t limit,
                              std::function<void(Outcome<std::vector<StoredHj212Frame>>)> handler);
