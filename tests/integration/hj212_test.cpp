@@ -581,3 +581,39 @@ TEST_CASE("HJ 212 backlog drain rate", "[.][hj212-bench]") {
         CHECK(acked(platform.frames()) == frames_n);
     }
 }
+
+TEST_CASE("maintenance survives a restart of the daemon and ends by command",
+          "[integration][maintenance]") {
+    DemoRig rig("maintenance");
+    rig.start_gateway();
+    const auto maintenance = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {TOWNGW_CLI_BIN, "maintenance"});
+        args.insert(args.end(), {"--socket", rig.gateway().control_socket().string(), "--json"});
+        const auto r = run_command(args, rig.dir().path());
+        INFO(r.out << r.err);
+        REQUIRE(r.status);
+        REQUIRE(r.status->exited_with(0));
+        return json::parse(r.out);
+    };
+    const json started = maintenance({"start", "water1.ph", "--minutes", "45", "--technician",
+                                      "li.wei", "--reason", "reagent change"});
+    REQUIRE(started["maintenance"].size() == 1);
+    const std::string until = started["maintenance"][0]["until"];
+    CHECK(started["maintenance"][0]["technician"] == "li.wei");
+
+    rig.gateway().process().signal(SIGTERM);
+    REQUIRE(rig.gateway().process().wait_exit(15s));
+    rig.start_gateway();
+    // Still under maintenance after the restart, until the same time.
+    const json listed = maintenance({"list"});
+    REQUIRE(listed["maintenance"].size() == 1);
+    CHECK(listed["maintenance"][0]["sensor"] == "water1.ph");
+    CHECK(listed["maintenance"][0]["until"] == until);
+    CHECK(listed["maintenance"][0]["reason"] == "reagent change");
+    const auto status = daemon_status(rig);
+    REQUIRE(status);
+    CHECK((*status)["sensors"][0]["maintenance"]["until"] == until);
+
+    CHECK(maintenance({"end", "water1.ph"})["maintenance"].empty());
+    CHECK(maintenance({"list"})["maintenance"].empty());
+}

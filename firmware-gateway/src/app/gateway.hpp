@@ -191,6 +191,8 @@ private:
     void take_hj212_delivered();
     /// A commit succeeded: acknowledgements are stored, new frames are there to send.
     void hj212_committed(const CommitResult& result, const CommitBatch& batch);
+    /// A stored `hj212` event of platform `index` (docs/mqtt.md).
+    OutboxMessage hj212_event(std::size_t index, const char* action) const;
     /// A platform changed an interval (1062/1064): logged, announced as an event, persisted.
     void hj212_setting_changed(std::size_t index, const char* setting, int value);
     nlohmann::json hj212_json(const StoreStats& stats) const;

@@ -79,13 +79,11 @@ void Gateway::build_hj212(const std::vector<AnalyticsStateRow>& stored_state) {
             return true;
         };
         hooks.time_set = [this, index](std::int64_t offset_ms) {
-            const auto& name = hj212_[index].config->name;
-            GW_LOG_INFO(kLog, "platform " << name << " set the time: its clock is " << offset_ms
-                                          << " ms ahead of ours (not applied: "
-                                          << "the system clock is kept by NTP)");
-            auto event = event_message("hj212");
-            event.body["platform"] = name;
-            event.body["action"] = "time_set";
+            GW_LOG_INFO(kLog, "platform " << hj212_[index].config->name
+                                          << " set the time: its clock is " << offset_ms
+                                          << " ms ahead of ours (recorded; the gateway never "
+                                          << "steps its clock, NTP keeps it)");
+            auto event = hj212_event(index, "time_set");
             event.body["offset_ms"] = offset_ms;
             pending_.events.push_back(std::move(event));
             commit();
@@ -96,12 +94,17 @@ void Gateway::build_hj212(const std::vector<AnalyticsStateRow>& stored_state) {
     }
 }
 
-void Gateway::hj212_setting_changed(std::size_t index, const char* setting, int value) {
-    const auto& name = hj212_[index].config->name;
-    GW_LOG_INFO(kLog, "platform " << name << " set " << setting << " to " << value);
+OutboxMessage Gateway::hj212_event(std::size_t index, const char* action) const {
     auto event = event_message("hj212");
-    event.body["platform"] = name;
-    event.body["action"] = "setting";
+    event.body["platform"] = hj212_[index].config->name;
+    event.body["action"] = action;
+    return event;
+}
+
+void Gateway::hj212_setting_changed(std::size_t index, const char* setting, int value) {
+    GW_LOG_INFO(kLog,
+                "platform " << hj212_[index].config->name << " set " << setting << " to " << value);
+    auto event = hj212_event(index, "setting");
     event.body["setting"] = setting;
     event.body["value"] = value;
     pending_.events.push_back(std::move(event));

@@ -43,10 +43,14 @@ void Gateway::restore_maintenance(const std::vector<AnalyticsStateRow>& rows) {
         const auto state = nlohmann::json::parse(row.state, nullptr, false);
         if (it == sensor_index_.end() || !state.is_object()) continue;  // ends at the next change
         Maintenance m;
-        m.since_ms = state.value("since_ms", std::int64_t{0});
-        m.until_ms = state.value("until_ms", std::int64_t{0});
-        m.technician = state.value("technician", "");
-        m.reason = state.value("reason", "");
+        try {
+            m.since_ms = state.value("since_ms", std::int64_t{0});
+            m.until_ms = state.value("until_ms", std::int64_t{0});
+            m.technician = state.value("technician", "");
+            m.reason = state.value("reason", "");
+        } catch (const nlohmann::json::exception&) {
+            continue;  // not what this version writes: no maintenance
+        }
         GW_LOG_INFO("maintenance", "sensor " << row.key.substr(prefix.size())
                                              << " still under maintenance until "
                                              << format_rfc3339_utc(m.until_ms));
