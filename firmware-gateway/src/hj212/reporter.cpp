@@ -101,6 +101,21 @@ struct Record {
     char flag{'B'};
 };
 
+/// Appendix D for a record whose min/avg/max are set: the flow's Cou is its volume D and its
+/// Avg D over the time the flow was known (a minute seen only in part, after a start or a gap,
+/// must not read as a flow below its own minimum); a load's Cou is G and its Avg the
+/// flow-weighted G/D_C·10³. Minute records and hourly/daily roll-ups alike.
+void apply_appendix_d(Record& r, const ReportPollutant& p, double volume_m3, double load_kg,
+                      std::int64_t sliced_ms) {
+    if (p.is_flow) {
+        r.cou = volume_m3;
+        if (sliced_ms > 0) r.avg = volume_m3 * 1e6 / static_cast<double>(sliced_ms);
+    } else if (p.has_load) {
+        r.cou = load_kg;
+        if (volume_m3 > 0.0) r.avg = load_kg / volume_m3 * 1e3;
+    }
+}
+
 void append_item(std::string& cp, const ReportPollutant& p, const Record& r) {
     cp += ';';
     if (r.count > 0) {
@@ -276,15 +291,7 @@ void Reporter::close_open(std::vector<ReportFrame>& out) {
             r.min = a.min;
             r.max = a.max;
             r.avg = a.sum / static_cast<double>(a.count);
-            if (cfg.is_flow) {
-                r.cou = a.volume_m3;
-                // Over the time the flow was known: a minute the gateway saw only part of (it
-                // started, a gap) must not read as a low flow, below its own minimum.
-                if (a.sliced_ms > 0) r.avg = a.volume_m3 * 1e6 / static_cast<double>(a.sliced_ms);
-            } else if (cfg.has_load) {
-                r.cou = a.load_kg;
-                if (a.volume_m3 > 0.0) r.avg = a.load_kg / a.volume_m3 * 1e3;
-            }
+            apply_appendix_d(r, cfg, a.volume_m3, a.load_kg, a.sliced_ms);
             int worst = 0;
             for (int f = 0; f < kFlagCount; ++f)
                 if (a.flags[f] > 0) worst = f + 1;
@@ -358,13 +365,7 @@ void Reporter::emit_rollup(bool day, std::vector<ReportFrame>& out) {
             r.min = u.min;
             r.max = u.max;
             r.avg = u.avg_weighted / static_cast<double>(u.count);
-            if (cfg.is_flow) {
-                r.cou = u.volume_m3;
-                if (u.sliced_ms > 0) r.avg = u.volume_m3 * 1e6 / static_cast<double>(u.sliced_ms);
-            } else if (cfg.has_load) {
-                r.cou = u.load_kg;
-                if (u.volume_m3 > 0.0) r.avg = u.load_kg / u.volume_m3 * 1e3;
-            }
+            apply_appendix_d(r, cfg, u.volume_m3, u.load_kg, u.sliced_ms);
         }
         append_item(cp, cfg, r);
         u = Rollup{};
